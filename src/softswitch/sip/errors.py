@@ -13,8 +13,8 @@ __all__ = ["LocalProtocolError", "ProtocolError", "RemoteProtocolError"]
 class ProtocolError(Exception):
     """A SIP message or action that breaks the protocol.
 
-    ``status_hint`` is the response code that fits (RFC 3261 §21); ``reason`` is a short phrase naming the
-    problem, fit to be used as the reason phrase of that response.
+    ``status_hint`` is the response code that fits (RFC 3261 §21); ``reason`` is a short
+    phrase naming the problem, fit to be used as the reason phrase of that response.
     """
 
     status_hint: int

@@ -1,12 +1,14 @@
 """Lexical pieces of the SIP grammar (RFC 3261 §25.1) shared by every header view.
 
-Everything here works on already unfolded header values (``str``, UTF-8 decoded with surrogateescape)
-and is written with ``str.find``/``partition`` rather than regular expressions: header values are
-parsed lazily, but when they are parsed it happens once per message on the hot path.
+Everything here works on already unfolded header values (``str``, UTF-8 decoded with
+surrogateescape) and is written with ``str.find``/``partition`` rather than regular expressions:
+header values are parsed lazily, but when they are parsed it happens once per message on the hot
+path.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from softswitch.sip.errors import RemoteProtocolError
@@ -27,9 +29,7 @@ __all__ = [
 ]
 
 # token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~")  (RFC 3261 §25.1)
-TOKEN_CHARS = frozenset(
-    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~"
-)
+TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~")
 # Characters allowed in a parameter value beyond token: IPv6 references and quoted strings are
 # handled separately; ':' and '[' ']' appear in received=/maddr= values (RFC 5118 §4.5).
 _PARAM_VALUE_EXTRA = frozenset("[]:")
@@ -39,9 +39,12 @@ Params = tuple[tuple[str, str | None], ...]
 """Ordered ``(name, value)`` pairs; ``value`` is None for a parameter written without ``=``."""
 
 
+_TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
+
+
 def is_token(text: str) -> bool:
     """Whether ``text`` is a non-empty RFC 3261 token."""
-    return bool(text) and all(c in TOKEN_CHARS for c in text)
+    return _TOKEN_RE.fullmatch(text) is not None
 
 
 def _scan_quoted(text: str, start: int) -> int:
@@ -121,9 +124,9 @@ def quote(text: str) -> str:
 def parse_params(text: str) -> Params:
     """Parse ``;name=value;flag`` parameter lists (generic-param, §25.1).
 
-    ``text`` starts at the first ``;`` (or is empty). Values may be tokens, quoted strings (kept with
-    their quotes so serialization is exact) or host references. An empty parameter (``;;``) or a
-    malformed name is a protocol error: such messages are refused (RFC 4475 badinv01).
+    ``text`` starts at the first ``;`` (or is empty). Values may be tokens, quoted strings (kept
+    with their quotes so serialization is exact) or host references. An empty parameter (``;;``) or
+    a malformed name is a protocol error: such messages are refused (RFC 4475 badinv01).
     """
     text = text.strip()
     if not text:
@@ -187,8 +190,8 @@ def format_params(params: Params) -> str:
 class NameAddr:
     """A ``name-addr`` or ``addr-spec`` with header parameters (From, To, Contact, Route ...).
 
-    ``uri`` is kept as text: the URI module parses it on demand, so a proxy-like path that only needs
-    the tag never pays for URI parsing.
+    ``uri`` is kept as text: the URI module parses it on demand, so a proxy-like path that only
+    needs the tag never pays for URI parsing.
     """
 
     display_name: str | None

@@ -1,4 +1,4 @@
-"""Status codes, their reason phrases, and building a response to a request (RFC 3261 §8.2.6, §21)."""
+"""Status codes, their reason phrases, and responses built from requests (RFC 3261 §8.2.6, §21)."""
 
 from __future__ import annotations
 
@@ -106,8 +106,7 @@ def make_response(
         else:
             fields.append(to_field)
     fields.extend(HeaderField.make(name, value) for name, value in headers)
-    if body:
-        if content_type is not None:
-            fields.append(HeaderField.make("Content-Type", content_type))
+    if body and content_type is not None:
+        fields.append(HeaderField.make("Content-Type", content_type))
     fields.append(HeaderField.make("Content-Length", str(len(body))))
     return Response(status, reason if reason is not None else reason_phrase(status), fields, body)

@@ -19,7 +19,9 @@ _SINGLE = ("from", "to", "call-id", "cseq")
 def _views(msg: Request | Response) -> None:
     for name in _SINGLE:
         if len(msg.get_all(name)) > 1:
-            raise RemoteProtocolError(f"Multiple {name.title() if name != 'cseq' else 'CSeq'} headers")
+            raise RemoteProtocolError(
+                f"Multiple {name.title() if name != 'cseq' else 'CSeq'} headers"
+            )
     _ = msg.vias, msg.from_, msg.to, msg.call_id, msg.cseq
     _ = msg.max_forwards, msg.contacts, msg.expires, msg.content_type
 
