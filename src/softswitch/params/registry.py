@@ -67,29 +67,33 @@ class Param(Generic[T]):
         try:
             value = self.spec.parse(text)
         except ValueError:
-            raise self._reject(_quote(text)) from None
+            raise self._reject(repr(text)) from None
         if not self.spec.accepts(value):
-            raise self._reject(_quote(text))
+            raise self._reject(repr(text))
         return value
 
     def validate(self, value: T) -> None:
-        """Raise :class:`ParamError` unless ``value`` has this parameter's type and range."""
-        self.coerce(value)
+        """Raise :class:`ParamError` unless ``value`` has exactly this type and is in range."""
+        self._check(value)
 
     def coerce(self, value: object) -> T:
-        """Check a Python value (or parse text) and return it in this parameter's type.
+        """Return ``value`` checked, parsing it first when it is text.
 
-        Near types are converted where nothing can be lost: ``int`` to ``Decimal``, ``list`` to
-        ``tuple``. ``float`` is refused for decimals and ``bool`` for integers.
+        This is what a store or an API calls with input of unknown shape: ``"On"`` and ``True``
+        both give ``True`` for a bool parameter; ``3`` for a decimal parameter is refused (pass
+        ``Decimal(3)`` or ``"3"``) so that no float or bool slips in.
         """
-        if isinstance(value, str) and self.kind is not ParamKind.STR:
+        if isinstance(value, str):
             return self.parse(value)
+        return self._check(value)
+
+    def _check(self, value: object) -> T:
         try:
-            typed = self.spec.coerce(value)
+            typed = self.spec.check_type(value)
         except TypeError:
             raise self._reject(f"{value!r} ({type(value).__name__})") from None
         if not self.spec.accepts(typed):
-            raise self._reject(_quote(self.spec.format(typed)))
+            raise self._reject(repr(self.spec.format(typed)))
         return typed
 
     def format(self, value: T) -> str:
@@ -100,12 +104,6 @@ class Param(Generic[T]):
     def type(self) -> ParamKind:
         """Alias of :attr:`kind`, matching the catalogue's column name."""
         return self.spec.kind
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'" if text.isprintable() else (
-        repr(text)
-    )
 
 
 class Registry:
@@ -152,7 +150,7 @@ class Registry:
             return param
         close = difflib.get_close_matches(name.upper(), list(self._by_key), n=1, cutoff=0.6)
         hint = f"; did you mean {self._by_key[close[0]].name}?" if close else ""
-        raise ParamError(f"unknown parameter {_quote(name)}{hint}")
+        raise ParamError(f"unknown parameter {name!r}{hint}")
 
     def names(self) -> tuple[str, ...]:
         """Canonical names in catalogue order."""
@@ -166,5 +164,5 @@ class Registry:
         """The parameters of ``group`` in catalogue order; unknown groups raise ParamError."""
         members = self._groups.get(group)
         if members is None:
-            raise ParamError(f"unknown parameter group {_quote(group)}; known: {self.groups()}")
+            raise ParamError(f"unknown parameter group {group!r}; known: {self.groups()}")
         return members

@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 __all__ = [
     "BoolSpec",
@@ -110,8 +110,8 @@ class ValueSpec(ABC, Generic[T]):
 
     ``parse`` turns operator text into a value (raising :class:`ValueError`), ``accepts`` checks a
     typed value against the constraint, ``format`` writes the canonical text so that
-    ``parse(format(v)) == v``, ``coerce`` accepts a Python value of a near type (``int`` for a
-    ``Decimal``, ``list`` for a ``tuple``) and ``describe`` says in words what is allowed.
+    ``parse(format(v)) == v``, ``check_type`` returns a Python value unchanged when it has exactly
+    this type (raising :class:`TypeError` otherwise) and ``describe`` says in words what is allowed.
     """
 
     __slots__ = ()
@@ -126,8 +126,12 @@ class ValueSpec(ABC, Generic[T]):
         """Parse operator text; raise ``ValueError`` when it is not of this type."""
 
     @abstractmethod
-    def coerce(self, value: object) -> T:
-        """Return ``value`` as this type; raise ``TypeError`` when it is of another type."""
+    def check_type(self, value: object) -> T:
+        """Return ``value`` if it has exactly this type; raise ``TypeError`` otherwise.
+
+        No near types are converted: ``bool`` is not an integer, ``int`` and ``float`` are not
+        decimals, a ``list`` is not a ``tuple``. Text goes through ``parse`` instead.
+        """
 
     @abstractmethod
     def accepts(self, value: T) -> bool:
@@ -170,7 +174,7 @@ class IntSpec(ValueSpec[int]):
             raise ValueError(text)
         return int(stripped)
 
-    def coerce(self, value: object) -> int:
+    def check_type(self, value: object) -> int:
         if type(value) is not int:  # bool is an int subclass but never a count
             raise TypeError(value)
         return value
@@ -206,7 +210,7 @@ class HexSpec(ValueSpec[int]):
             raise ValueError(text)
         return int(stripped, 16)
 
-    def coerce(self, value: object) -> int:
+    def check_type(self, value: object) -> int:
         if type(value) is not int:
             raise TypeError(value)
         return value
@@ -239,7 +243,7 @@ class BoolSpec(ValueSpec[bool]):
             return False
         raise ValueError(text)
 
-    def coerce(self, value: object) -> bool:
+    def check_type(self, value: object) -> bool:
         if type(value) is not bool:
             raise TypeError(value)
         return value
@@ -265,7 +269,7 @@ class TextSpec(ValueSpec[str]):
     def parse(self, text: str) -> str:
         return text.strip()
 
-    def coerce(self, value: object) -> str:
+    def check_type(self, value: object) -> str:
         if not isinstance(value, str):
             raise TypeError(value)
         return value
@@ -294,12 +298,10 @@ class DecimalSpec(ValueSpec[Decimal]):
     def parse(self, text: str) -> Decimal:
         return _parse_decimal(text.strip())
 
-    def coerce(self, value: object) -> Decimal:
-        if isinstance(value, Decimal):
-            return value
-        if type(value) is int:
-            return Decimal(value)
-        raise TypeError(value)  # float on purpose: it cannot hold money exactly
+    def check_type(self, value: object) -> Decimal:
+        if not isinstance(value, Decimal):
+            raise TypeError(value)  # float above all: it cannot hold money exactly
+        return value
 
     def accepts(self, value: Decimal) -> bool:
         if not value.is_finite():
@@ -322,10 +324,10 @@ def _split_items(text: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in stripped.split(","))
 
 
-def _coerce_tuple(value: object) -> tuple[object, ...]:
-    if isinstance(value, tuple | list):
-        return tuple(value)
-    raise TypeError(value)
+def _check_tuple(value: object, item_type: type[object]) -> tuple[object, ...]:
+    if not isinstance(value, tuple) or not all(isinstance(item, item_type) for item in value):
+        raise TypeError(value)
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,9 +346,8 @@ class DecimalListSpec(ValueSpec[tuple[Decimal, ...]]):
     def parse(self, text: str) -> tuple[Decimal, ...]:
         return tuple(_parse_decimal(item) for item in _split_items(text))
 
-    def coerce(self, value: object) -> tuple[Decimal, ...]:
-        items = _coerce_tuple(value)
-        return tuple(DecimalSpec().coerce(item) for item in items)
+    def check_type(self, value: object) -> tuple[Decimal, ...]:
+        return cast(tuple[Decimal, ...], _check_tuple(value, Decimal))
 
     def accepts(self, value: tuple[Decimal, ...]) -> bool:
         return len(value) > 0 and all(item.is_finite() and item > 0 for item in value)
@@ -369,9 +370,8 @@ class TextListSpec(ValueSpec[tuple[str, ...]]):
     def parse(self, text: str) -> tuple[str, ...]:
         return _split_items(text)
 
-    def coerce(self, value: object) -> tuple[str, ...]:
-        items = _coerce_tuple(value)
-        return tuple(TextSpec().coerce(item) for item in items)
+    def check_type(self, value: object) -> tuple[str, ...]:
+        return cast(tuple[str, ...], _check_tuple(value, str))
 
     def accepts(self, value: tuple[str, ...]) -> bool:
         return len(value) > 0 and all(
@@ -405,7 +405,7 @@ class PortRangeSpec(ValueSpec[PortRange]):
             raise ValueError(text)
         return PortRange(int(ends[0]), int(ends[1]))
 
-    def coerce(self, value: object) -> PortRange:
+    def check_type(self, value: object) -> PortRange:
         if not isinstance(value, PortRange):
             raise TypeError(value)
         return value
@@ -449,7 +449,7 @@ class EnumSpec(ValueSpec[str]):
             return by_code[0]
         raise ValueError(text)
 
-    def coerce(self, value: object) -> str:
+    def check_type(self, value: object) -> str:
         if not isinstance(value, str):
             raise TypeError(value)
         return value
