@@ -30,9 +30,9 @@ __all__ = [
 
 # token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~")  (RFC 3261 §25.1)
 TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~")
-# Characters allowed in a parameter value beyond token: IPv6 references and quoted strings are
-# handled separately; ':' and '[' ']' appear in received=/maddr= values (RFC 5118 §4.5).
-_PARAM_VALUE_EXTRA = frozenset("[]:")
+# A parameter value is a token, a quoted string (handled apart) or a host; ':' and '[' ']' appear
+# in IPv6 received=/maddr= values (RFC 5118 §4.5).
+_PARAM_VALUE_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~\[\]:]+")
 _WS = " \t"
 
 Params = tuple[tuple[str, str | None], ...]
@@ -153,9 +153,7 @@ def parse_params(text: str) -> Params:
             value = value.strip(_WS)
             if not value:
                 raise RemoteProtocolError(f"Parameter {name!r} has an empty value")
-            if value[0] != '"' and not all(
-                c in TOKEN_CHARS or c in _PARAM_VALUE_EXTRA for c in value
-            ):
+            if value[0] != '"' and _PARAM_VALUE_RE.fullmatch(value) is None:
                 raise RemoteProtocolError(f"Malformed value of parameter {name!r}")
             out.append((name, value))
         else:
