@@ -1,0 +1,193 @@
+"""The first transaction user: honest answers to out-of-dialog requests until call control lands.
+
+What it answers (RFC 3261 §8.2, in the order §8.2 inspects a request):
+
+* ``OPTIONS``: 200 with our capabilities (§11.2: Allow, Accept, Accept-Encoding,
+  Accept-Language, Supported), so monitoring systems and SIPp can probe the switch.
+* ``REGISTER``: a digest challenge (401 or 407 as SS_SIP_AUTHENTICATION_CODE says, realm from
+  SS_SIP_AUTHENTICATION_REALM). There is no user store yet, so a REGISTER with credentials ends
+  with ``403 No such user``: well formed and true. The registrar issue replaces this.
+* Any other method we know but do not serve yet (INVITE, SUBSCRIBE ...): 405 with Allow (§8.2.1).
+* A request with a To tag: 481, since no dialog exists (§8.2.2.2, §12.2.2); BYE likewise.
+* ``Require`` with an option tag we do not support: 420 with Unsupported (§8.2.2.3).
+* ACK: nothing (§17.2.1: never answered).
+
+Unknown methods never get here: the endpoint answers them 501 itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from softswitch.params import ParamStore
+from softswitch.sip.digest import Algorithm
+from softswitch.sip.digest_server import (
+    AuthOutcome,
+    DigestAuthenticator,
+    challenge_header_name,
+    credentials_header_name,
+    find_credentials,
+)
+from softswitch.sip.events import (
+    ConnectionFailed,
+    Event,
+    MessageDropped,
+    RequestReceived,
+    TransportFailed,
+)
+from softswitch.sip.message import Request
+from softswitch.sip.status import make_response
+from softswitch.sip.transaction import TransactionKey
+from softswitch.sip.validate import unsupported_requirements
+from softswitch.transport.driver import Sender
+
+__all__ = ["BasicDispatcher", "Capabilities"]
+
+_log = logging.getLogger(__name__)
+
+_CODE_RE = re.compile(r"\((\d{3})\)")
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What we tell peers about ourselves (OPTIONS answers, Allow in 405s, Server header)."""
+
+    allow: frozenset[str]
+    supported: frozenset[str]
+    product: str
+    accept: tuple[str, ...] = ("application/sdp",)
+
+
+class BasicDispatcher:
+    """Answers out-of-dialog requests statefully through the endpoint's server transactions."""
+
+    def __init__(
+        self,
+        params: ParamStore,
+        capabilities: Capabilities,
+        *,
+        default_realm: str,
+        new_tag: Callable[[], str],
+        secret: bytes | None = None,
+        random_bytes: Callable[[int], bytes] = os.urandom,
+        algorithms: tuple[Algorithm, ...] = (Algorithm.MD5,),
+    ) -> None:
+        self._algorithms = algorithms
+        self._params = params
+        self._caps = capabilities
+        self._default_realm = default_realm
+        self._new_tag = new_tag
+        # A per-start secret: nonces outstanding at a restart come back STALE, which is harmless.
+        self._secret = secret if secret is not None else random_bytes(32)
+        self._random = random_bytes
+        self._auth: DigestAuthenticator | None = None
+
+    # -- Dispatcher ------------------------------------------------------------------------------
+
+    def dispatch(self, event: Event, sender: Sender) -> None:
+        if isinstance(event, RequestReceived):
+            if event.transaction is not None:
+                self._request(event.request, event.transaction, sender)
+        elif isinstance(event, MessageDropped):
+            _log.debug("dropped from %s: %s", event.peer, event.reason)
+        elif isinstance(event, ConnectionFailed):
+            _log.info("closing connection from %s: %s", event.peer, event.reason)
+        elif isinstance(event, TransportFailed):
+            _log.info("transport failed for %s", event.request.method)
+
+    def _request(self, request: Request, key: TransactionKey, sender: Sender) -> None:
+        method = request.method
+        if method == "ACK":
+            return
+        if method not in self._caps.allow:
+            allow = ", ".join(sorted(self._caps.allow))
+            self._answer(sender, key, request, 405, headers=(("Allow", allow),))
+            return
+        if method == "BYE" or request.to.tag is not None:
+            self._answer(sender, key, request, 481)
+            return
+        unsupported = unsupported_requirements(request, self._caps.supported)
+        if unsupported:
+            headers = (("Unsupported", ", ".join(unsupported)),)
+            self._answer(sender, key, request, 420, headers=headers)
+            return
+        if method == "OPTIONS":
+            self._answer(sender, key, request, 200, headers=self._capability_headers())
+        elif method == "REGISTER":
+            self._register(request, key, sender)
+        else:
+            # CANCEL matching no INVITE is answered 481 by the endpoint; nothing else is allowed.
+            self._answer(sender, key, request, 481)
+
+    # -- OPTIONS -----------------------------------------------------------------------------
+
+    def _capability_headers(self) -> tuple[tuple[str, str], ...]:
+        return (
+            ("Allow", ", ".join(sorted(self._caps.allow))),
+            ("Accept", ", ".join(self._caps.accept)),
+            ("Accept-Encoding", "identity"),
+            ("Accept-Language", "en"),
+            ("Supported", ", ".join(sorted(self._caps.supported))),
+        )
+
+    # -- REGISTER ----------------------------------------------------------------------------
+
+    def _authenticator(self) -> DigestAuthenticator:
+        realm = self._params.get_str("SS_SIP_AUTHENTICATION_REALM") or self._default_realm
+        timeout = float(self._params.seconds("SS_SIP_AUTHENTICATION_TIMEOUT"))
+        auth = self._auth
+        if auth is None or auth.realm != realm or auth.timeout != timeout:
+            auth = DigestAuthenticator(
+                realm, self._secret, self._random, timeout=timeout, algorithms=self._algorithms
+            )
+            self._auth = auth
+        return auth
+
+    def _challenge_code(self) -> int:
+        found = _CODE_RE.search(self._params.get_str("SS_SIP_AUTHENTICATION_CODE"))
+        return int(found.group(1)) if found else 401
+
+    def _register(self, request: Request, key: TransactionKey, sender: Sender) -> None:
+        now = sender.now()
+        auth = self._authenticator()
+        code = self._challenge_code()
+        credentials = find_credentials(request.auth(credentials_header_name(code)), auth.realm)
+        stale = False
+        if credentials is not None:
+            # No user store exists yet: every username is unknown (the lookup finds nobody).
+            result = auth.verify(
+                request.method, credentials, lambda _user: None, now, request_uri=request.uri
+            )
+            if result.outcome is AuthOutcome.UNKNOWN_USER:
+                _log.info("REGISTER for unknown user %r refused", result.username)
+                self._answer(sender, key, request, 403, "No such user")
+                return
+            stale = result.outcome is AuthOutcome.STALE
+        header = challenge_header_name(code)
+        challenges = tuple((header, value) for value in auth.challenges(now, stale=stale))
+        self._answer(sender, key, request, code, headers=challenges)
+
+    # -- answering ---------------------------------------------------------------------------
+
+    def _answer(
+        self,
+        sender: Sender,
+        key: TransactionKey,
+        request: Request,
+        status: int,
+        reason: str | None = None,
+        *,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        response = make_response(
+            request,
+            status,
+            reason,
+            to_tag=self._new_tag(),
+            headers=(*headers, ("Server", self._caps.product)),
+        )
+        sender.send_response(key, response)

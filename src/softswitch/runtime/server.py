@@ -1,0 +1,178 @@
+"""The composition root: builds the parameter store, the endpoint, the driver and the listeners.
+
+Only this module (and the CLI above it) creates long-lived objects (ARCHITECTURE.md, "Layers");
+everything below receives its collaborators. Parameters that the transport applies at run time
+are wired here: SS_QOS_SIGNAL re-marks every socket, SS_TCP_CLOSE_RESET changes how connections
+close, SS_SIP_RESEND_INTERVAL gives transactions started afterwards the new Timer A/E schedule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import ipaddress
+import logging
+import signal
+from collections.abc import Callable
+
+from softswitch import __version__
+from softswitch.params import ParamChange, ParamStore, load_catalog, resend_interval
+from softswitch.runtime.dispatcher import BasicDispatcher, Capabilities
+from softswitch.runtime.settings import Settings
+from softswitch.sip.digest import Algorithm
+from softswitch.sip.endpoint import Endpoint, EndpointConfig
+from softswitch.sip.timers import TimerConfig
+from softswitch.transport.addresses import HostPort
+from softswitch.transport.driver import Driver
+from softswitch.transport.tls import client_context, ensure_self_signed, server_context
+
+__all__ = ["PRODUCT", "SERVED_METHODS", "Server", "load_params", "run_forever"]
+
+_log = logging.getLogger(__name__)
+
+PRODUCT = f"softswitch/{__version__}"
+"""Our Server / User-Agent token (RFC 3261 §20.35, §20.41)."""
+
+SERVED_METHODS = frozenset({"ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER"})
+"""Methods the current dispatcher answers meaningfully: our Allow header (§20.5). Call control
+and the registrar add INVITE and friends when they land; until then those get 405."""
+
+
+def load_params(settings: Settings) -> ParamStore:
+    """The parameter store: catalogue defaults plus the optional override file."""
+    store = ParamStore(load_catalog())
+    if settings.params_file is not None:
+        store.load_file(settings.params_file)
+    return store
+
+
+def timer_config(params: ParamStore) -> TimerConfig:
+    """Transaction timers from SS_SIP_RESEND_INTERVAL (RFC 3261 §17.1.1.2 Timer A schedule)."""
+    return TimerConfig(resend_intervals=tuple(float(item) for item in resend_interval(params)))
+
+
+def _sent_by(addresses: list[HostPort]) -> frozenset[str]:
+    # A wildcard bind has no single address to recognise in a Via: then no check is made.
+    if any(ipaddress.ip_address(a.host).is_unspecified for a in addresses):
+        return frozenset()
+    return frozenset(str(a) for a in addresses)
+
+
+class Server:
+    """Every SIP listener of one switch, with its endpoint, driver and dispatcher."""
+
+    def __init__(self, settings: Settings, params: ParamStore) -> None:
+        self.settings = settings
+        self.params = params
+        self.driver: Driver | None = None
+        self.endpoint: Endpoint | None = None
+        self.listening: list[tuple[str, HostPort]] = []
+        self._unsubscribe: list[Callable[[], None]] = []
+
+    async def start(self) -> None:
+        """Open every listener (one log line each); raises ``OSError`` if a port is taken."""
+        settings, params = self.settings, self.params
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        addresses = [*settings.sip_listen, *settings.sip_tls_listen]
+        config = EndpointConfig(timers=timer_config(params), local_addresses=_sent_by(addresses))
+        endpoint = self.endpoint = Endpoint(config)
+        dispatcher = BasicDispatcher(
+            params,
+            Capabilities(allow=SERVED_METHODS, supported=frozenset(), product=PRODUCT),
+            default_realm=addresses[0].host if addresses else "softswitch",
+            new_tag=endpoint.ids.tag,
+            algorithms=tuple(Algorithm(name) for name in settings.sip_digest_algorithms),
+        )
+        tls_client = client_context(settings.tls_verify, settings.tls_ca_file)
+        driver = self.driver = Driver(
+            endpoint,
+            dispatcher,
+            tos=params.get_int("SS_QOS_SIGNAL"),
+            reset_on_close=params.get_bool("SS_TCP_CLOSE_RESET"),
+            idle_timeout=settings.tcp_idle_timeout,
+            tls_client=tls_client,
+        )
+        self._unsubscribe.append(params.subscribe(self._on_param))
+        try:
+            for local in settings.sip_listen:
+                self._listening("UDP", await driver.listen_udp(local))
+                self._listening("TCP", await driver.listen_stream("TCP", local))
+            if settings.sip_tls_listen:
+                if settings.tls_cert is not None and settings.tls_key is not None:
+                    cert, key = settings.tls_cert, settings.tls_key
+                else:
+                    hosts = [a.host for a in settings.sip_tls_listen]
+                    cert, key = ensure_self_signed(settings.data_dir, hosts)
+                context = server_context(cert, key)
+                for local in settings.sip_tls_listen:
+                    self._listening("TLS", await driver.listen_stream("TLS", local, context))
+        except BaseException:
+            await self.stop()
+            raise
+
+    def _listening(self, transport: str, address: HostPort) -> None:
+        self.listening.append((transport, address))
+        _log.info("listening for SIP over %s on %s", transport, address)
+
+    def _on_param(self, change: ParamChange) -> None:
+        driver, endpoint = self.driver, self.endpoint
+        if driver is None or endpoint is None:
+            return
+        if change.name == "SS_QOS_SIGNAL":
+            driver.set_tos(self.params.get_int("SS_QOS_SIGNAL"))
+        elif change.name == "SS_TCP_CLOSE_RESET":
+            driver.set_reset_on_close(self.params.get_bool("SS_TCP_CLOSE_RESET"))
+        elif change.name == "SS_SIP_RESEND_INTERVAL":
+            # Running transactions keep their schedule; new ones take the new one.
+            endpoint.config = dataclasses.replace(endpoint.config, timers=timer_config(self.params))
+
+    async def stop(self) -> None:
+        """Close every socket; safe to call more than once."""
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe.clear()
+        if self.driver is not None:
+            await self.driver.close()
+            self.driver = None
+
+
+async def serve(settings: Settings, params: ParamStore, stop: asyncio.Event) -> None:
+    """Run a :class:`Server` until ``stop`` is set."""
+    server = Server(settings, params)
+    try:
+        await server.start()
+        _log.info("%s ready (data in %s)", PRODUCT, settings.data_dir)
+        await stop.wait()
+        _log.info("stopping")
+    finally:
+        await server.stop()
+
+
+async def _main(settings: Settings, params: ParamStore) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await serve(settings, params, stop)
+    return 0
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
+def run_forever(settings: Settings) -> int:
+    """Run until SIGINT or SIGTERM; returns the exit code (0 after a clean stop).
+
+    Uses uvloop when it is installed (the ``fast`` extra): same behaviour, less CPU per message.
+    """
+    params = load_params(settings)
+    factory = _loop_factory()
+    _log.info("event loop: %s", "uvloop" if factory is not None else "asyncio")
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(_main(settings, params))
