@@ -543,3 +543,26 @@ def test_local_addresses_are_checked() -> None:
     via = f"SIP/2.0/UDP [2001:DB8::1]:5060;branch={ep.ids.branch()}"
     ep.receive(wire("OPTIONS", "z9hG4bK-6", vias=(via,)), UDP, 0.0)
     assert statuses(sent(ep)) == [482]
+
+
+def test_request_with_a_malformed_header_line_still_gets_its_400() -> None:
+    """A line without a colon is skipped so the rest can address the 400 (§8.2.6)."""
+    from softswitch.sip.endpoint import Endpoint, EndpointConfig
+    from softswitch.sip.events import Outgoing, Peer
+    from softswitch.sip.message import Response, parse_message
+
+    endpoint = Endpoint(EndpointConfig(strict=True))
+    data = (
+        b"REGISTER sip:example.com SIP/2.0\r\n"
+        b"Via: SIP/2.0/UDP 192.0.2.1:5062;branch=z9hG4bKnocolon\r\n"
+        b"To: <sip:u@example.com>\r\nFrom: <sip:u@example.com>;tag=1\r\n"
+        b"Call-ID: nocolon\r\nCSeq: 1 REGISTER\r\nThis line has no colon\r\n"
+        b"Content-Length: 0\r\n\r\n"
+    )
+    endpoint.receive(data, Peer("UDP", "192.0.2.1", 5062), 0.0)
+    sent = [o for o in endpoint.outgoing() if isinstance(o, Outgoing)]
+    assert len(sent) == 1
+    response = parse_message(sent[0].data)
+    assert isinstance(response, Response)
+    assert (response.status, response.reason) == (400, "Malformed header line")
+    assert response.call_id == "nocolon" and sent[0].peer.port == 5062

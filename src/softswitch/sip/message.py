@@ -507,15 +507,22 @@ def _parse_start_line(line: str) -> tuple[str, str, str] | tuple[int, str, str]:
     return method, uri, version
 
 
-def _parse_headers(lines: list[str]) -> list[HeaderField]:
+def _parse_headers(lines: list[str]) -> tuple[list[HeaderField], str | None]:
+    """Header fields of a message, and the first problem met (None when all lines were good).
+
+    A malformed line is skipped rather than ending the parse: the rest is still needed to address
+    and match the 400 that names the problem (§8.2.6 copies Via, From, To, Call-ID, CSeq).
+    """
     fields: list[HeaderField] = []
+    problem: str | None = None
     for line in lines:
         if not line:
             continue
         if line[0] in " \t":
             # Line folding (§7.3.1): the continuation joins the previous value with one SP.
             if not fields:
-                raise MessageError("Folded line before any header", 400)
+                problem = problem or "Folded line before any header"
+                continue
             prev = fields[-1]
             value = (prev.value + " " + line.strip(" \t")).strip(" \t")
             fields[-1] = HeaderField(prev.name, value, prev.key, f"{prev.raw}\r\n{line}")
@@ -525,12 +532,13 @@ def _parse_headers(lines: list[str]) -> list[HeaderField]:
         if key is None or not colon:
             name = name.rstrip(" \t")
             if not colon or not is_token(name):
-                raise MessageError("Malformed header line", 400)
+                problem = problem or "Malformed header line"
+                continue
             key = _key(name)
         fields.append(HeaderField(name, value.strip(" \t"), key, line))
         if len(fields) > MAX_HEADERS:
             raise MessageError("Too many header fields", 400)
-    return fields
+    return fields, problem
 
 
 def parse_message(data: bytes, *, stream: bool = False) -> Request | Response:
@@ -556,13 +564,15 @@ def parse_message(data: bytes, *, stream: bool = False) -> Request | Response:
     body = data[end + sep :]
     lines = _split_lines(head)
     first = _parse_start_line(lines[0])
-    fields = _parse_headers(lines[1:])
+    fields, problem = _parse_headers(lines[1:])
     msg: Request | Response
     if isinstance(first[0], int):
         msg = Response(first[0], first[1], fields, b"", first[2])
     else:
         method, uri, version = first
         msg = Request(method, uri, fields, b"", version)
+    if problem is not None:
+        raise MessageError(problem, 400, msg)
     lengths = [f.value for f in fields if f.key == "content-length"]
     if lengths:
         if len(set(lengths)) > 1:
