@@ -121,6 +121,26 @@ def quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _split_semicolons(text: str) -> list[str]:
+    """The items of ``;a;b=c`` (text starts with ';'), not splitting inside quoted strings."""
+    if '"' not in text:
+        return text[1:].split(";")
+    items: list[str] = []
+    i = 1
+    n = len(text)
+    while True:
+        j = i
+        while j < n and text[j] != ";":
+            if text[j] == '"':
+                j = _scan_quoted(text, j)
+                continue
+            j += 1
+        items.append(text[i:j])
+        if j >= n:
+            return items
+        i = j + 1
+
+
 def parse_params(text: str) -> Params:
     """Parse ``;name=value;flag`` parameter lists (generic-param, §25.1).
 
@@ -134,17 +154,7 @@ def parse_params(text: str) -> Params:
     if text[0] != ";":
         raise RemoteProtocolError(f"Expected ';' before parameters, got {text[:20]!r}")
     out: list[tuple[str, str | None]] = []
-    i = 1
-    n = len(text)
-    while True:
-        # find the end of this parameter: next ';' outside quotes
-        j = i
-        while j < n and text[j] != ";":
-            if text[j] == '"':
-                j = _scan_quoted(text, j)
-                continue
-            j += 1
-        item = text[i:j]
+    for item in _split_semicolons(text):
         name, eq, value = item.partition("=")
         name = name.strip(_WS)
         if not is_token(name):
@@ -158,9 +168,6 @@ def parse_params(text: str) -> Params:
             out.append((name, value))
         else:
             out.append((name, None))
-        if j >= n:
-            break
-        i = j + 1
     return tuple(out)
 
 
