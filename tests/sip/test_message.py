@@ -245,3 +245,163 @@ def test_known_header_name_without_colon_is_refused() -> None:
     parse_message(b"OPTIONS sip:a@b SIP/2.0\r\nVia: x\r\n\r\n")  # warms the name memo
     with pytest.raises(MessageError, match="Malformed header line"):
         parse_message(b"OPTIONS sip:a@b SIP/2.0\r\nVia\r\n\r\n")
+
+
+# --------------------------------------------------------------------------- hostile input
+@pytest.mark.parametrize(
+    ("header", "view"),
+    [
+        ("CSeq: \u00b2 OPTIONS", "cseq"),
+        ("CSeq: \u0663 OPTIONS", "cseq"),  # Arabic-Indic three: not CSeq 3
+        ("Max-Forwards: \u00b2", "max_forwards"),
+        ("Expires: " + "9" * 5000, "expires"),
+        ("Via: SIP/2.0/UDP 192.0.2.1:50\u00b2;branch=z9hG4bK1", "vias"),
+        ("Via: SIP/2.0/UDP 192.0.2.1:0;branch=z9hG4bK1", "vias"),
+        ("Via: SIP/2.0/UDP 192.0.2.1;rport=\u00b2;branch=z9hG4bK1", "top_via.rport"),
+    ],
+)
+def test_numbers_are_ascii_digits_only(header: str, view: str) -> None:
+    """``str.isdigit`` passes Unicode digits that ``int`` refuses or misreads (RFC 3261 §25.1:
+    DIGIT is ASCII)."""
+    msg = parse_message(f"OPTIONS sip:a@b SIP/2.0\r\n{header}\r\n\r\n".encode())
+    with pytest.raises(RemoteProtocolError):
+        target: object = msg
+        for part in view.split("."):
+            target = getattr(target, part)
+
+
+@pytest.mark.parametrize("length", ["\u00b2", "1" * 5000, "+5", "0x10"])
+def test_content_length_is_ascii_digits_only(length: str) -> None:
+    data = f"OPTIONS sip:a@b SIP/2.0\r\nContent-Length: {length}\r\n\r\n".encode()
+    with pytest.raises(MessageError, match="Malformed Content-Length"):
+        parse_message(data)
+    with pytest.raises(FramingError, match="Malformed Content-Length"):
+        StreamFramer().feed(data)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"Subject: hi\rX-Evil: 1",
+        b"Call-ID: c1\x00y",
+        b'Via: SIP/2.0/UDP h;branch=z9hG4bK1;x="a\rInjected: yes"',
+    ],
+)
+def test_bare_cr_and_control_characters_are_refused(line: bytes) -> None:
+    data = b"OPTIONS sip:a@b SIP/2.0\r\nCSeq: 1 OPTIONS\r\n" + line + b"\r\n\r\n"
+    with pytest.raises(MessageError, match="Control character") as info:
+        parse_message(data)
+    assert info.value.message is not None and info.value.message.get("cseq") == "1 OPTIONS"
+
+
+def test_escaped_control_characters_in_quoted_strings_are_valid() -> None:
+    """RFC 4475 intmeth: a quoted-pair may escape NUL, BEL and DEL."""
+    msg = parse_message(b'OPTIONS sip:a@b SIP/2.0\r\nTo: "\\\x00\\\x07" <sip:b@c>\r\n\r\n')
+    assert msg.to.display_name == "\x00\x07"
+
+
+def test_reason_phrase_with_bare_cr_is_refused() -> None:
+    with pytest.raises(MessageError, match="Control character in the reason phrase"):
+        parse_message(b"SIP/2.0 486 Busy\rX-Injected: 1\r\nCSeq: 1 INVITE\r\n\r\n")
+
+
+def test_we_never_write_cr_or_lf_into_a_header_or_status_line() -> None:
+    from softswitch.sip.errors import LocalProtocolError
+    from softswitch.sip.message import HeaderField
+
+    with pytest.raises(LocalProtocolError):
+        HeaderField.make("Subject", "a\r\nInjected: 1")
+    with pytest.raises(LocalProtocolError):
+        Response(200, "OK\r\nInjected: 1")
+    with pytest.raises(LocalProtocolError):
+        Request("INVITE", "sip:a@b SIP/2.0\r\nX: 1")
+
+
+def test_quoted_parameter_value_is_one_quoted_string() -> None:
+    with pytest.raises(RemoteProtocolError, match="Malformed value of parameter 'branch'"):
+        parse_params(';branch="x"garbage<>@')
+
+
+def test_framer_and_parser_agree_on_bare_lf_lines() -> None:
+    """A Content-Length on a bare-LF line frames the body for both, so nothing hides inside it."""
+    inner = b"BYE sip:a@b SIP/2.0\r\nContent-Length: 0\r\n\r\n"
+    outer = b"OPTIONS sip:a@b SIP/2.0\r\nX-Pad: 1\nContent-Length: %d\r\n\r\n" % len(inner)
+    framed = StreamFramer().feed(outer + inner)
+    assert framed == [outer + inner]
+    assert parse_message(framed[0], stream=True).body == inner
+
+
+def test_header_block_ends_at_the_first_empty_line_of_either_kind() -> None:
+    data = b"OPTIONS sip:a@b SIP/2.0\nCSeq: 1 OPTIONS\n\nbody\r\n\r\nmore"
+    msg = parse_message(data)
+    assert msg.get("cseq") == "1 OPTIONS" and msg.body == b"body\r\n\r\nmore"
+
+
+def test_folding_is_linear_and_lines_are_bounded() -> None:
+    from softswitch.sip.message import MAX_LINES
+
+    many = b"OPTIONS sip:a@b SIP/2.0\r\nSubject: a\r\n" + b" b\r\n" * (MAX_LINES - 2) + b"\r\n"
+    assert parse_message(many).get("subject") == "a" + " b" * (MAX_LINES - 2)
+    with pytest.raises(MessageError, match="Too many header lines"):
+        parse_message(many.replace(b"\r\n\r\n", b"\r\n b\r\n b\r\n\r\n"))
+
+
+def test_via_values_are_bounded() -> None:
+    from softswitch.sip.headers import MAX_VIAS
+
+    vias = ",".join(f"SIP/2.0/UDP h{i};branch=z9hG4bK{i}" for i in range(MAX_VIAS + 1))
+    msg = parse_message(f"OPTIONS sip:a@b SIP/2.0\r\nVia: {vias}\r\n\r\n".encode())
+    with pytest.raises(RemoteProtocolError, match="Too many Via values"):
+        _ = msg.vias
+
+
+@pytest.mark.parametrize(
+    "to",
+    ["<sip:b@x;tag=1>", '"x;tag=y" <sip:b@x>'],
+)
+def test_make_response_adds_a_tag_when_to_has_none_of_its_own(to: str) -> None:
+    request = parse_message(
+        f"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nTo: {to}\r\n"
+        "From: <sip:c@d>;tag=2\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\n\r\n".encode()
+    )
+    assert isinstance(request, Request)
+    assert parse_message(bytes(make_response(request, 200, to_tag="ours"))).to.tag == "ours"
+
+
+def test_make_response_keeps_an_existing_tag_written_with_spaces() -> None:
+    request = parse_message(
+        b"BYE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n"
+        b"To: <sip:b@x>;tag\t=\tabc\r\nFrom: <sip:c@d>;tag=2\r\nCall-ID: x\r\nCSeq: 1 BYE\r\n\r\n"
+    )
+    assert isinstance(request, Request)
+    response = parse_message(bytes(make_response(request, 200, to_tag="ours")))
+    assert response.get_all("to") == ["<sip:b@x>;tag\t=\tabc"] and response.to.tag == "abc"
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        "Expires: Thu, 01 Dec 2094 16:00:00 GMT",
+        "Content-Type: application/sdp;",
+        "Max-Forwards: 300",
+        "Contact: <sip:b@x>;expires=3600.0",
+    ],
+)
+def test_odd_optional_headers_do_not_drop_responses_or_acks(odd: str) -> None:
+    """§18.1.2 checks a response's Via only; the 200 OK of a carrier must still end the INVITE."""
+    from softswitch.sip.validate import check_request, check_response
+
+    common = (
+        "Via: SIP/2.0/UDP h;branch=z9hG4bK1\r\nTo: <sip:b@x>;tag=t\r\nFrom: <sip:c@d>;tag=f\r\n"
+        f"Call-ID: x\r\n{odd}\r\n"
+    )
+    response = parse_message(f"SIP/2.0 200 OK\r\n{common}CSeq: 1 INVITE\r\n\r\n".encode())
+    assert isinstance(response, Response)
+    check_response(response)
+    ack = parse_message(f"ACK sip:b@x SIP/2.0\r\n{common}CSeq: 1 ACK\r\n\r\n".encode())
+    assert isinstance(ack, Request)
+    check_request(ack)
+    bye = parse_message(f"BYE sip:b@x SIP/2.0\r\n{common}CSeq: 2 BYE\r\n\r\n".encode())
+    assert isinstance(bye, Request)
+    with pytest.raises(MessageError):
+        check_request(bye)

@@ -19,6 +19,7 @@ __all__ = [
     "Params",
     "format_params",
     "has_param",
+    "is_digits",
     "is_token",
     "param_value",
     "parse_name_addr",
@@ -37,6 +38,19 @@ _WS = " \t"
 
 Params = tuple[tuple[str, str | None], ...]
 """Ordered ``(name, value)`` pairs; ``value`` is None for a parameter written without ``=``."""
+
+
+_DIGITS_RE = re.compile(r"[0-9]{1,10}")
+
+
+def is_digits(text: str) -> bool:
+    """ASCII digits only, at most ten of them.
+
+    ``str.isdigit`` would also pass Unicode digits (``²``, ``٣``) that ``int`` refuses or reads as
+    another number, and thousands of digits that ``int`` refuses: every number a peer sends goes
+    through this check first.
+    """
+    return _DIGITS_RE.fullmatch(text) is not None
 
 
 _TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
@@ -163,7 +177,10 @@ def parse_params(text: str) -> Params:
             value = value.strip(_WS)
             if not value:
                 raise RemoteProtocolError(f"Parameter {name!r} has an empty value")
-            if value[0] != '"' and _PARAM_VALUE_RE.fullmatch(value) is None:
+            if value[0] == '"':
+                if _scan_quoted(value, 0) != len(value):
+                    raise RemoteProtocolError(f"Malformed value of parameter {name!r}")
+            elif _PARAM_VALUE_RE.fullmatch(value) is None:
                 raise RemoteProtocolError(f"Malformed value of parameter {name!r}")
             out.append((name, value))
         else:

@@ -14,6 +14,7 @@ from softswitch.sip.grammar import (
     NameAddr,
     Params,
     format_params,
+    is_digits,
     is_token,
     param_value,
     parse_name_addr,
@@ -24,6 +25,7 @@ from softswitch.sip.grammar import (
 __all__ = [
     "COMPACT_FORMS",
     "LIST_HEADERS",
+    "MAX_VIAS",
     "CSeq",
     "Challenge",
     "MediaType",
@@ -145,7 +147,7 @@ def _split_host_port(text: str, what: str) -> tuple[str, int | None]:
         raise RemoteProtocolError(f"Malformed host in {what}")
     if not port_text:
         return host, None
-    if not port_text.isdigit() or int(port_text) > 65535:
+    if not is_digits(port_text) or not 0 < int(port_text) <= 65535:
         raise RemoteProtocolError(f"Malformed port in {what}")
     return host, int(port_text)
 
@@ -175,7 +177,7 @@ class Via:
             if key.lower() == "rport":
                 if value is None:
                     return True
-                if not value.isdigit():
+                if not is_digits(value) or not 0 < int(value) <= 65535:
                     raise RemoteProtocolError("Malformed rport in Via")
                 return int(value)
         return None
@@ -207,10 +209,17 @@ class Via:
         return f"{self.protocol}/{self.transport} {self.sent_by}{format_params(self.params)}"
 
 
+MAX_VIAS = 70
+"""Via values accepted in one message: Max-Forwards starts at 70, so more hops is loop or abuse."""
+
+
 def parse_via(value: str) -> list[Via]:
     """Parse a Via header value (possibly several comma-separated hops)."""
     vias: list[Via] = []
-    for item in split_commas(value):
+    items = split_commas(value)
+    if len(items) > MAX_VIAS:
+        raise RemoteProtocolError("Too many Via values")
+    for item in items:
         if not item:
             raise RemoteProtocolError("Empty Via value")
         parts = item.split("/", 2)
@@ -246,19 +255,17 @@ class CSeq:
 def parse_cseq(value: str) -> CSeq:
     number, _, method = value.strip().partition(" ")
     method = method.strip()
-    if not number.isdigit() or not is_token(method):
+    if not is_token(method):
         raise RemoteProtocolError("Malformed CSeq")
-    seq = int(number)
-    if seq > MAX_UINT32:
-        raise RemoteProtocolError("CSeq number out of range")
-    return CSeq(seq, method)
+    return CSeq(parse_delta(number, "CSeq number"), method)
 
 
 def parse_delta(value: str, what: str, maximum: int = MAX_UINT32) -> int:
     """Parse a delta-seconds / integer header (Expires, Max-Forwards, Min-SE ...)."""
     text = value.strip()
-    if not text.isdigit():
-        raise RemoteProtocolError(f"Malformed {what}")
+    if not is_digits(text):
+        too_long = text.isascii() and text.isdigit()
+        raise RemoteProtocolError(f"{what} out of range" if too_long else f"Malformed {what}")
     number = int(text)
     if number > maximum:
         raise RemoteProtocolError(f"{what} out of range")

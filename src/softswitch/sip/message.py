@@ -16,9 +16,11 @@ import re
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from softswitch.sip.errors import RemoteProtocolError
-from softswitch.sip.grammar import NameAddr, is_token, parse_name_addr, split_commas
+from softswitch.sip.errors import LocalProtocolError, RemoteProtocolError
+from softswitch.sip.framing import head_end
+from softswitch.sip.grammar import NameAddr, is_digits, is_token, parse_name_addr, split_commas
 from softswitch.sip.headers import (
+    MAX_VIAS,
     Challenge,
     CSeq,
     MediaType,
@@ -48,6 +50,8 @@ __all__ = [
 
 MAX_HEADERS = 256
 """More header fields than this is no real device's message, only an attack on our memory."""
+MAX_LINES = 1024
+"""Header lines, folded continuations included: bounds the work one message can cost."""
 
 _ENC = "utf-8"
 _ERRORS = "surrogateescape"
@@ -82,7 +86,13 @@ class HeaderField(NamedTuple):
 
     @staticmethod
     def make(name: str, value: str) -> HeaderField:
-        """A header we write ourselves (no original text: it serializes in canonical form)."""
+        """A header we write ourselves (no original text: it serializes in canonical form).
+
+        A CR, LF or NUL in ``value`` would let text copied from one leg inject header lines into the
+        other: that is a bug of ours, refused here.
+        """
+        if _WIRE_UNSAFE.search(value) or _WIRE_UNSAFE.search(name):
+            raise LocalProtocolError(f"CR, LF or NUL in header {name!r}")
         return HeaderField(canonical_name(name), value, header_key(name))
 
     def wire(self) -> str:
@@ -156,6 +166,8 @@ class Message:
             out: list[Via] = []
             for value in self.get_all("via"):
                 out.extend(parse_via(value))
+                if len(out) > MAX_VIAS:
+                    raise RemoteProtocolError("Too many Via values")
             if not out:
                 raise RemoteProtocolError("Missing Via header")
             return out
@@ -402,6 +414,8 @@ class Request(Message):
         body: bytes = b"",
         version: str = SIP_VERSION,
     ) -> None:
+        if _CONTROL.search(uri):
+            raise LocalProtocolError("Whitespace or control character in a Request-URI")
         object.__setattr__(self, "method", method)
         object.__setattr__(self, "uri", uri)
         object.__setattr__(self, "version", version)
@@ -440,6 +454,8 @@ class Response(Message):
         version: str = SIP_VERSION,
     ) -> None:
         object.__setattr__(self, "status", status)
+        if _WIRE_UNSAFE.search(reason):
+            raise LocalProtocolError("CR, LF or NUL in a reason phrase")
         object.__setattr__(self, "reason", reason)
         object.__setattr__(self, "version", version)
         super().__init__(headers, body)
@@ -462,6 +478,12 @@ class Response(Message):
 
 # --------------------------------------------------------------------------- parsing
 _CONTROL = re.compile(r"[\x00-\x20\x7f]")
+# Control characters that may not appear in a header line: CR and LF anywhere (the line ends are
+# already split off, so one left inside a line is a bare CR or LF), the others unless escaped as a
+# quoted-pair (§25.1: "\\" followed by any character but CR and LF; RFC 4475 intmeth).
+_BAD_CONTROL = re.compile(r"\r|(?<!\\)[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+_WIRE_UNSAFE = re.compile(r"[\r\n]")
 _KEYS: dict[str, str] = {}
 """Memo of header name -> key; bounded so that a peer inventing names cannot grow it."""
 
@@ -486,11 +508,13 @@ def _parse_start_line(line: str) -> tuple[str, str, str] | tuple[int, str, str]:
     if line.startswith("SIP/"):
         version, _, rest = line.partition(" ")
         code, _, reason = rest.partition(" ")
-        if version.upper() != SIP_VERSION or len(code) != 3 or not code.isdigit():
+        if version.upper() != SIP_VERSION or len(code) != 3 or not is_digits(code):
             raise MessageError("Malformed status line", 400)
         status = int(code)
         if not 100 <= status <= 699:
             raise MessageError("Status code out of range", 400)
+        if _BAD_CONTROL.search(reason):
+            raise MessageError("Control character in the reason phrase", 400)
         return status, reason, version
     parts = line.split(" ")
     if len(parts) != 3 or not all(parts):
@@ -507,26 +531,34 @@ def _parse_start_line(line: str) -> tuple[str, str, str] | tuple[int, str, str]:
     return method, uri, version
 
 
-def _parse_headers(lines: list[str]) -> tuple[list[HeaderField], str | None]:
+def _parse_headers(lines: list[str], dirty: bool) -> tuple[list[HeaderField], str | None]:
     """Header fields of a message, and the first problem met (None when all lines were good).
 
     A malformed line is skipped rather than ending the parse: the rest is still needed to address
     and match the 400 that names the problem (§8.2.6 copies Via, From, To, Call-ID, CSeq).
+    ``dirty`` says the header block holds control characters, so each line is checked for them:
+    a bare CR or a NUL is no line end here, but some element downstream may take it for one.
     """
+    if len(lines) > MAX_LINES:
+        raise MessageError("Too many header lines", 400)
     fields: list[HeaderField] = []
     problem: str | None = None
+    folded: list[str] = []  # continuation lines of the last field, joined once (no quadratic cost)
     for line in lines:
         if not line:
+            continue
+        if dirty and _BAD_CONTROL.search(line):
+            problem = problem or "Control character in a header field"
             continue
         if line[0] in " \t":
             # Line folding (§7.3.1): the continuation joins the previous value with one SP.
             if not fields:
                 problem = problem or "Folded line before any header"
                 continue
-            prev = fields[-1]
-            value = (prev.value + " " + line.strip(" \t")).strip(" \t")
-            fields[-1] = HeaderField(prev.name, value, prev.key, f"{prev.raw}\r\n{line}")
+            folded.append(line)
             continue
+        if folded:
+            _fold(fields, folded)
         name, colon, value = line.partition(":")
         key = _KEYS.get(name)
         if key is None or not colon:
@@ -538,7 +570,17 @@ def _parse_headers(lines: list[str]) -> tuple[list[HeaderField], str | None]:
         fields.append(HeaderField(name, value.strip(" \t"), key, line))
         if len(fields) > MAX_HEADERS:
             raise MessageError("Too many header fields", 400)
+    if folded:
+        _fold(fields, folded)
     return fields, problem
+
+
+def _fold(fields: list[HeaderField], folded: list[str]) -> None:
+    """Join continuation lines into the last field (§7.3.1: folding is one SP)."""
+    prev = fields[-1]
+    value = " ".join([prev.value, *(part.strip(" \t") for part in folded)]).strip(" \t")
+    fields[-1] = HeaderField(prev.name, value, prev.key, "\r\n".join([prev.raw or "", *folded]))
+    folded.clear()
 
 
 def parse_message(data: bytes, *, stream: bool = False) -> Request | Response:
@@ -553,42 +595,42 @@ def parse_message(data: bytes, *, stream: bool = False) -> Request | Response:
     start = 0
     while data.startswith(b"\r\n", start):
         start += 2
-    end = data.find(b"\r\n\r\n", start)
-    sep = 4
+    end, sep = head_end(data, start)
     if end < 0:
-        end = data.find(b"\n\n", start)
-        sep = 2
-        if end < 0:
-            raise MessageError("No empty line after the header fields", 400)
-    head = data[start:end].decode(_ENC, _ERRORS)
+        raise MessageError("No empty line after the header fields", 400)
+    raw_head = data[start:end]
+    # Control characters are rare: one C-speed pass over the bytes says whether lines need checks.
+    dirty = len(raw_head.translate(None, _CONTROL_BYTES)) != len(raw_head) or raw_head.count(
+        b"\r"
+    ) != raw_head.count(b"\r\n")
+    head = raw_head.decode(_ENC, _ERRORS)
     body = data[end + sep :]
     lines = _split_lines(head)
     first = _parse_start_line(lines[0])
-    fields, problem = _parse_headers(lines[1:])
-    msg: Request | Response
-    if isinstance(first[0], int):
-        msg = Response(first[0], first[1], fields, b"", first[2])
-    else:
+    fields, problem = _parse_headers(lines[1:], dirty)
+
+    def build(body: bytes = b"") -> Request | Response:
+        if isinstance(first[0], int):
+            return Response(first[0], first[1], fields, body, first[2])
         method, uri, version = first
-        msg = Request(method, uri, fields, b"", version)
+        return Request(method, uri, fields, body, version)
+
     if problem is not None:
-        raise MessageError(problem, 400, msg)
+        raise MessageError(problem, 400, build())
     lengths = [f.value for f in fields if f.key == "content-length"]
     if lengths:
         if len(set(lengths)) > 1:
-            raise MessageError("Conflicting Content-Length headers", 400, msg)
+            raise MessageError("Conflicting Content-Length headers", 400, build())
         text = lengths[0].strip()
-        if not text.isdigit():
-            raise MessageError("Malformed Content-Length", 400, msg)
+        if not is_digits(text):
+            raise MessageError("Malformed Content-Length", 400, build())
         length = int(text)
         if length > len(body):
-            raise MessageError("Content-Length larger than the message", 400, msg)
+            raise MessageError("Content-Length larger than the message", 400, build())
         if length < len(body):
             if stream:
-                raise MessageError("Content-Length smaller than the body", 400, msg)
+                raise MessageError("Content-Length smaller than the body", 400, build())
             body = body[:length]
     elif stream and body:
-        raise MessageError("Missing Content-Length on a stream", 400, msg)
-    if body:
-        return msg._copy(msg.headers, body)
-    return msg
+        raise MessageError("Missing Content-Length on a stream", 400, build())
+    return build(body)

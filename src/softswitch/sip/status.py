@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from softswitch.sip.errors import RemoteProtocolError
 from softswitch.sip.message import HeaderField, Request, Response
 
 __all__ = ["REASON_PHRASES", "make_response", "reason_phrase"]
@@ -71,6 +72,15 @@ REASON_PHRASES: dict[int, str] = {
 _COPIED = frozenset({"via", "from", "call-id", "cseq"})
 
 
+def _has_tag(request: Request) -> bool:
+    """Whether the request's To carries a tag: the parsed header parameter, not a substring (a
+    ``;tag=`` inside the URI or the display name is none)."""
+    try:
+        return request.to.tag is not None
+    except RemoteProtocolError:
+        return False
+
+
 def reason_phrase(status: int) -> str:
     """The standard phrase of ``status``, or a generic one of its class."""
     phrase = REASON_PHRASES.get(status)
@@ -101,7 +111,7 @@ def make_response(
     to_lines = [f for f in request.headers if f.key == "to"]
     if to_lines:
         to_field = to_lines[0]
-        if to_tag is not None and ";tag=" not in to_field.value.lower().replace(" ", ""):
+        if to_tag is not None and not _has_tag(request):
             fields.append(HeaderField.make("To", f"{to_field.value};tag={to_tag}"))
         else:
             fields.append(to_field)

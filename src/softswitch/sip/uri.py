@@ -164,7 +164,9 @@ def _check_port(port: int | None) -> None:
 def _parse_port(text: str, uri: str) -> int:
     if not text:
         raise UriError("empty port after ':'", uri)
-    if not (text.isascii() and text.isdigit()):
+    if not (text.isascii() and text.isdigit() and len(text) <= 5):
+        if text.isascii() and text.isdigit():
+            raise UriError(f"port {text[:10]}... out of range 0-65535", uri)
         if ":" in text:
             raise UriError("an IPv6 address must be enclosed in '[' ']' (RFC 5118 §4.10)", uri)
         raise UriError(f"non-numeric port {text!r}", uri)

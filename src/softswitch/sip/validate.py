@@ -8,6 +8,7 @@ inbound message in the endpoint, and they warm the view cache the transaction la
 from __future__ import annotations
 
 from softswitch.sip.errors import RemoteProtocolError
+from softswitch.sip.headers import canonical_name
 from softswitch.sip.message import MessageError, Request, Response
 from softswitch.sip.uri import AbsoluteUri, UriError, parse_uri
 
@@ -17,13 +18,19 @@ _SINGLE = ("from", "to", "call-id", "cseq")
 
 
 def _views(msg: Request | Response) -> None:
+    """The headers every message needs to be matched and answered (§8.1.1, §18.1.2)."""
     for name in _SINGLE:
         if len(msg.get_all(name)) > 1:
-            raise RemoteProtocolError(
-                f"Multiple {name.title() if name != 'cseq' else 'CSeq'} headers"
-            )
+            raise RemoteProtocolError(f"Multiple {canonical_name(name)} headers")
     _ = msg.vias, msg.from_, msg.to, msg.call_id, msg.cseq
-    _ = msg.max_forwards, msg.contacts, msg.expires, msg.content_type
+
+
+def _request_views(request: Request) -> None:
+    """Headers a request is acted on by. Not checked on ACK: an ACK is never answered, and
+    dropping it for a bad optional header would leave the call hanging until Timer H (§17.2.1)."""
+    _views(request)
+    if request.method != "ACK":
+        _ = request.max_forwards, request.contacts, request.expires, request.content_type
 
 
 def check_request(request: Request, known_methods: frozenset[str] | None = None) -> None:
@@ -34,7 +41,7 @@ def check_request(request: Request, known_methods: frozenset[str] | None = None)
     method gives 400 (mismatch01); a Request-URI of an unknown scheme gives 416 (unkscm, novelsc).
     """
     try:
-        _views(request)
+        _request_views(request)
         try:
             ruri = parse_uri(request.uri)
         except UriError as exc:
@@ -55,7 +62,12 @@ def check_request(request: Request, known_methods: frozenset[str] | None = None)
 
 
 def check_response(response: Response) -> None:
-    """Raise :class:`MessageError` if ``response`` must be discarded (§18.1.2: silently)."""
+    """Raise :class:`MessageError` if ``response`` must be discarded (§18.1.2: silently).
+
+    Only the headers that match it to a transaction are checked: a carrier's 200 OK with an odd
+    Expires or Content-Type must still end the INVITE transaction, not be dropped and retransmitted
+    until the call is lost. Other headers are parsed, and refused, where they are used.
+    """
     try:
         _views(response)
     except RemoteProtocolError as exc:
