@@ -428,7 +428,8 @@ def test_unknown_method_gets_501_with_allow() -> None:
 
 def test_malformed_ack_and_viafree_requests_are_dropped() -> None:
     ep = new_endpoint()
-    ep.receive(wire("ACK", "z9hG4bK-a", extra=("Max-Forwards: many",)), UDP, 0.0)
+    # An ACK is only dropped for the headers that match it (a bad Max-Forwards is let through).
+    ep.receive(wire("ACK", "z9hG4bK-a", extra=("From: <sip:a@b>;tag=2",)), UDP, 0.0)
     no_via = b"OPTIONS sip:x@y SIP/2.0\r\nCall-ID: 1\r\nCSeq: 1 OPTIONS\r\n\r\n"
     ep.receive(no_via, UDP, 0.0)
     assert sent(ep) == []
@@ -473,6 +474,7 @@ def test_stats_count_messages() -> None:
     assert (stats.received, stats.sent, stats.dropped, stats.transactions) == (2, 1, 1, 1)
 
 
+PONG = b"\r\n"  # RFC 5626 §3.5.1: the answer to a double-CRLF ping on a stream
 SAMPLE = wire("INVITE", "z9hG4bK-g", extra=("Contact: <sip:a@192.0.2.10>",))
 
 
@@ -483,7 +485,7 @@ def test_garbage_bytes_never_raise(data: bytes, transport: str) -> None:
     peer = Peer(transport, "192.0.2.10", 5060, 1 if transport == "TCP" else None)
     ep.receive(data, peer, 0.0)
     for item in ep.outgoing():
-        if isinstance(item, Outgoing):
+        if isinstance(item, Outgoing) and item.data != PONG:
             assert isinstance(parse_message(item.data), Response)
 
 
@@ -504,7 +506,7 @@ def test_mutated_messages_never_raise(
     ep.receive(bytes(data[:cut]), peer, 0.0)
     ep.receive(bytes(data[cut:]), peer, 0.1)
     for item in ep.outgoing():
-        if isinstance(item, Outgoing):
+        if isinstance(item, Outgoing) and item.data != PONG:
             assert isinstance(parse_message(item.data), Response)
 
 
@@ -566,3 +568,136 @@ def test_request_with_a_malformed_header_line_still_gets_its_400() -> None:
     assert isinstance(response, Response)
     assert (response.status, response.reason) == (400, "Malformed header line")
     assert response.call_id == "nocolon" and sent[0].peer.port == 5062
+
+
+# ---------------------------------------------------------------- review fixes
+SOURCE = Peer("UDP", "198.51.100.7", 5060)
+
+
+def _answer_options(ep: Endpoint, via: str, source: Peer = SOURCE) -> tuple[Response, Peer]:
+    """Send an OPTIONS with top Via ``via`` from ``source``; answer it 200; return what went out."""
+    ep.receive(wire("OPTIONS", None, via=via, call_id=via), source, 0.0)
+    (event,) = events(ep)
+    assert isinstance(event, RequestReceived) and event.transaction is not None
+    ep.send_response(event.transaction, make_response(event.request, 200, to_tag="x"), 0.0)
+    ((resp, peer),) = sent(ep)
+    assert isinstance(resp, Response)
+    return resp, peer
+
+
+@pytest.mark.parametrize(
+    ("params", "port"),
+    [
+        (";received=203.0.113.99", 5060),
+        (";rport=19", 5060),
+        (";rport=70000", 5060),
+        (";received=203.0.113.99;rport=19", 5060),
+        (";rport=abc", 5060),  # overwritten, not refused: the client's value never counts
+        (";received=203.0.113.99;maddr=203.0.113.99", 5062),
+        (";maddr=pbx.example.com", 5062),
+    ],
+)
+def test_peer_written_received_rport_and_maddr_never_redirect_responses(
+    params: str, port: int
+) -> None:
+    """§18.2.1, RFC 3581 §4: the server overwrites received/rport; a foreign maddr is ignored."""
+    ep = new_endpoint()
+    source = Peer("UDP", "198.51.100.7", port)
+    resp, peer = _answer_options(ep, f"198.51.100.7:5062;branch=z9hG4bK-1{params}", source)
+    assert peer.host == "198.51.100.7"
+    assert peer.port == (port if "rport" in params else 5062)
+    top = resp.top_via
+    if "received" in params or "rport" in params:
+        assert top.received == "198.51.100.7"
+    if "rport" in params:
+        assert top.rport == port
+
+
+def test_maddr_is_honoured_when_multicast_or_the_source() -> None:
+    ep = new_endpoint()
+    _, peer = _answer_options(ep, "198.51.100.7:5070;maddr=239.1.1.1;branch=z9hG4bK-m1")
+    assert peer == Peer("UDP", "239.1.1.1", 5070)
+    _, peer = _answer_options(ep, "198.51.100.7:5070;maddr=198.51.100.7;branch=z9hG4bK-m2")
+    assert peer == Peer("UDP", "198.51.100.7", 5070)
+
+
+def test_any_framer_exception_closes_the_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A framer that fails in an unexpected way must not leave a wedged, growing connection."""
+    from softswitch.sip import framing
+
+    real_feed = framing.StreamFramer.feed
+    broken = {"on": True}
+
+    def feed(self: framing.StreamFramer, data: bytes) -> list[bytes]:
+        if broken["on"]:
+            raise ValueError("bug")
+        return real_feed(self, data)
+
+    monkeypatch.setattr(framing.StreamFramer, "feed", feed)
+    ep = Endpoint(EndpointConfig(local_addresses=frozenset({LOCAL})), RandomIds(b"f"))
+    ep.receive(wire("OPTIONS", "z9hG4bK-w1", transport="TCP"), TCP, 0.0)
+    (event,) = events(ep)
+    assert (
+        isinstance(event, ConnectionFailed) and event.peer == TCP and "ValueError" in event.reason
+    )
+    assert ep.outgoing() == [CloseConnection(TCP, event.reason)]
+    assert ep.stats.dropped == 1
+    broken["on"] = False  # a fresh framer for the next connection
+    ep.receive(wire("OPTIONS", "z9hG4bK-w2", transport="TCP"), TCP, 1.0)
+    assert [type(e) for e in events(ep)] == [RequestReceived]
+    # Strict mode still surfaces the bug, but only after the connection was dealt with.
+    broken["on"] = True
+    strict = new_endpoint()
+    with pytest.raises(ValueError):
+        strict.receive(b"x", TCP, 0.0)
+    assert [type(o) for o in strict.outgoing()] == [CloseConnection]
+
+
+def test_stream_ping_gets_a_pong_on_the_same_connection() -> None:
+    """RFC 5626 §3.5.1: a double CRLF is answered by a single CRLF, even around messages."""
+    ep = new_endpoint()
+    ep.receive(b"\r\n\r\n", TCP, 0.0)
+    assert ep.outgoing() == [Outgoing(PONG, TCP)]
+    assert events(ep) == [] and ep.stats.keepalives == 1 and ep.stats.dropped == 0
+    ep.receive(b"\r\n", TCP, 0.1)  # half a ping: nothing yet
+    assert ep.outgoing() == []
+    ep.receive(b"\r\n" + wire("OPTIONS", "z9hG4bK-p1", transport="TCP"), TCP, 0.2)
+    assert ep.outgoing() == [Outgoing(PONG, TCP)]
+    assert [type(e) for e in events(ep)] == [RequestReceived]
+    assert ep.stats.keepalives == 2 and ep.stats.received == 1
+
+
+@pytest.mark.parametrize("data", [b"\r\n\r\n", b"\r\n", b" \r\n", b"\t", b""])
+def test_udp_crlf_keepalive_is_ignored_silently(data: bytes) -> None:
+    ep = new_endpoint()
+    ep.receive(data, UDP, 0.0)
+    assert events(ep) == [] and ep.outgoing() == []
+    stats = ep.stats
+    assert (stats.received, stats.dropped, stats.keepalives) == (0, 0, 1)
+
+
+def test_200_to_cancel_after_only_100_trying_has_a_remembered_to_tag() -> None:
+    """§8.2.6.2: only a 100 may lack a To tag; the tag is kept for later CANCELs and the 487."""
+    ep = new_endpoint()
+    _, key = _invite(ep, TCP)
+    sent(ep)
+    ep.receive(wire("CANCEL", BRANCH, transport="TCP"), TCP, 1.0)  # its NIST ends at once
+    ((ok, _),) = sent(ep)
+    assert isinstance(ok, Response) and ok.status == 200 and ok.to.tag
+    (event,) = [e for e in events(ep) if isinstance(e, CancelReceived)]
+    assert event.transaction == key and event.to_tag == ok.to.tag
+    ep.receive(wire("CANCEL", BRANCH, transport="TCP"), TCP, 2.0)  # a new CANCEL transaction
+    ((again, _),) = sent(ep)
+    assert isinstance(again, Response) and again.status == 200 and again.to.tag == ok.to.tag
+
+
+def test_200_to_cancel_reuses_the_tag_of_the_180() -> None:
+    ep = new_endpoint()
+    invite, key = _invite(ep)
+    ep.send_response(key, make_response(invite, 180, to_tag="abc"), 0.5)
+    sent(ep)
+    ep.receive(wire("CANCEL", BRANCH), UDP, 1.0)
+    ((ok, _),) = sent(ep)
+    assert isinstance(ok, Response) and ok.status == 200 and ok.to.tag == "abc"
+    (event,) = events(ep)
+    assert isinstance(event, CancelReceived) and event.to_tag == "abc"

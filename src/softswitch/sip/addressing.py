@@ -30,27 +30,43 @@ def _default_port(transport: str) -> int:
     return _DEFAULT_PORTS.get(transport.upper(), 5060)
 
 
-def _same_host(via_host: str, ip: str) -> bool:
-    a, b = _bare(via_host), _bare(ip)
+def _has_param(via: Via, name: str) -> bool:
+    """Whether ``name`` appears among the Via's parameters, with or without a value."""
+    return any(key.lower() == name for key, _ in via.params)
+
+
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
-        return ipaddress.ip_address(a) == ipaddress.ip_address(b)
+        return ipaddress.ip_address(_bare(text))
     except ValueError:
-        return a.lower() == b.lower()
+        return None
+
+
+def _same_host(via_host: str, ip: str) -> bool:
+    a, b = _ip(via_host), _ip(ip)
+    if a is not None and b is not None:
+        return a == b
+    return _bare(via_host).lower() == _bare(ip).lower()
 
 
 def stamp_via(request: Request, peer: Peer) -> Request:
-    """Add ``received`` (§18.2.1) and fill ``rport`` (RFC 3581 §4) on the top Via.
+    """Overwrite ``received`` (§18.2.1) and ``rport`` (RFC 3581 §4) on the top Via.
 
-    ``received`` is added when the sent-by host is not the source address, and always when the
-    client asked for ``rport``. Only the top value is rewritten; the other Vias keep their text.
+    The server always writes these itself and never keeps values the client put there: a peer
+    that sends ``received=<victim>`` or ``rport=<port>`` would otherwise have our responses
+    reflected wherever it likes. ``received`` is set to the source address when the sent-by host
+    is not the source, when the client asked for ``rport``, and when the Via already carries a
+    ``received`` (which is then replaced); ``rport``, present in any form, becomes the source port.
+    Only the top value is rewritten; the other Vias keep their text.
     """
     top = request.top_via
+    rport = _has_param(top, "rport")
     new = top
-    if top.rport is True:
-        new = new.with_param("received", _bare(peer.host)).with_param("rport", str(peer.port))
-    elif not _same_host(top.host, peer.host):
+    if rport or _has_param(top, "received") or not _same_host(top.host, peer.host):
         new = new.with_param("received", _bare(peer.host))
-    if new is top:
+    if rport:
+        new = new.with_param("rport", str(peer.port))
+    if new == top:
         return request
     lines = request.get_all("via")
     rest = split_commas(lines[0])[1:]
@@ -58,26 +74,47 @@ def stamp_via(request: Request, peer: Peer) -> Request:
     return stamped
 
 
+def _maddr(via: Via, peer: Peer) -> str | None:
+    """The ``maddr`` a response may go to (§18.2.2), or None to ignore it.
+
+    Honoured only as an IP literal that is a multicast group or the source address itself: any
+    other value would let a client point our responses at a third party (reflection).
+    """
+    if via.maddr is None:
+        return None
+    group = _ip(via.maddr)
+    if group is None:
+        return None
+    if group.is_multicast or group == _ip(peer.host):
+        return str(group)
+    return None
+
+
 def sent_by_peer(request: Request, peer: Peer) -> Peer:
-    """The address a response goes to when no connection is open (§18.2.2, RFC 3581 §4)."""
+    """The address a response goes to when no connection is open (§18.2.2, RFC 3581 §4).
+
+    ``peer`` is where the request came from. The host is always that source address: it is what
+    :func:`stamp_via` writes in ``received`` whenever the sent-by differs, and a ``received`` or
+    ``rport`` value the client wrote itself is never trusted. Over UDP an acceptable ``maddr``
+    wins, then ``rport`` (the client's NAT binding: the source port), then the sent-by port.
+    """
     via = request.top_via
-    port = via.port or _default_port(peer.transport)
-    if not peer.reliable and via.maddr:
-        return Peer(peer.transport, _bare(via.maddr), port)
-    rport = via.rport
-    host = via.received or via.host
-    if type(rport) is int and not peer.reliable:
-        # RFC 3581 §4: the source port of the request, i.e. the client's NAT binding.
-        return Peer(peer.transport, _bare(host), rport)
-    return Peer(peer.transport, _bare(host), port)
+    port = via.port if via.port is not None else _default_port(peer.transport)
+    if not peer.reliable:
+        maddr = _maddr(via, peer)
+        if maddr is not None:
+            return Peer(peer.transport, maddr, port)
+        if _has_param(via, "rport"):
+            return Peer(peer.transport, _bare(peer.host), peer.port)
+    return Peer(peer.transport, _bare(peer.host), port)
 
 
 def response_peer(request: Request, peer: Peer) -> Peer:
     """Where responses to ``request`` (received from ``peer``, Via stamped) are sent (§18.2.2).
 
-    On a stream: back on the same connection while it is open. Over UDP: ``maddr`` when present,
-    else the received address and rport, else the received address with the sent-by port, else
-    the sent-by itself.
+    On a stream: back on the same connection while it is open. Otherwise see
+    :func:`sent_by_peer`: the source address, at the multicast or source ``maddr``'s, the rport's
+    or the sent-by's port.
     """
     if peer.reliable and peer.connection is not None:
         return peer
@@ -112,12 +149,12 @@ class AddressSet:
                 via = parse_via(f"SIP/2.0/UDP {text.strip()}")[0]
             except ProtocolError:
                 raise ValueError(f"Not a host[:port] address: {text!r}") from None
-            items.add((_bare(via.host).lower(), via.port or 5060))
+            items.add((_bare(via.host).lower(), via.port if via.port is not None else 5060))
         self._items = frozenset(items)
 
     def __bool__(self) -> bool:
         return bool(self._items)
 
     def has_via(self, via: Via) -> bool:
-        port = via.port or _default_port(via.transport)
+        port = via.port if via.port is not None else _default_port(via.transport)
         return (_bare(via.host).lower(), port) in self._items

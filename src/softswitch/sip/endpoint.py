@@ -92,16 +92,27 @@ class EndpointConfig:
 
 @dataclass(frozen=True, slots=True)
 class EndpointStats:
-    """Counters since the endpoint was created (a snapshot)."""
+    """Counters since the endpoint was created (a snapshot).
+
+    ``keepalives`` counts RFC 5626 §3.5.1 CRLF keep-alives (UDP datagrams of bare CRLFs, stream
+    pings): they are neither messages received nor drops.
+    """
 
     received: int
     sent: int
     dropped: int
     errors_answered: int
     transactions: int
+    keepalives: int = 0
 
 
 _Entry = tuple[float, int, TransactionKey, Timer, int]
+
+
+def _internal(exc: Exception) -> str:
+    return f"internal error: {type(exc).__name__}"
+
+
 _TX_EVENTS = (TransactionTimeout, TransportFailed, TransactionTerminated)
 
 
@@ -122,20 +133,26 @@ class Endpoint:
         self._seq = 0
         self._tokens = itertools.count(1)
         self._framers: dict[tuple[str, int | None, str, int], StreamFramer] = {}
-        self._received = self._sent = self._dropped = self._answered = 0
+        # To tags the endpoint chose for INVITE server transactions (the 200 to a CANCEL, §9.2).
+        self._tags: dict[TransactionKey, str] = {}
+        self._received = self._sent = self._dropped = self._answered = self._keepalives = 0
 
     # ------------------------------------------------------------------ the three verbs
     def receive(self, data: bytes, peer: Peer, now: float) -> None:
         """Take what the transport received from ``peer``; never raises on bad input."""
         try:
             if peer.transport.upper() == "UDP":
+                if not data.strip():
+                    # RFC 5626 §3.5.1 (and common practice): bare CRLFs keep a NAT binding open.
+                    self._keepalives += 1
+                    return
                 self._receive_message(data, peer, now, stream=False)
             else:
                 self._receive_stream(data, peer, now)
         except Exception as exc:
             if self.config.strict:
                 raise
-            self._drop(f"internal error: {type(exc).__name__}", peer)
+            self._drop(_internal(exc), peer)
 
     def next_event(self) -> Event | None:
         return self._events.popleft() if self._events else None
@@ -245,6 +262,7 @@ class Endpoint:
             self._dropped,
             self._answered,
             len(self._client) + len(self._server),
+            self._keepalives,
         )
 
     # ------------------------------------------------------------------ inbound
@@ -259,13 +277,23 @@ class Endpoint:
             framer = self._framers[key] = StreamFramer(self.config.max_message_size)
         try:
             messages = framer.feed(data)
-        except FramingError as exc:
-            # §18.3: without a usable Content-Length the next message cannot be found again.
-            del self._framers[key]
+        except Exception as exc:
+            # §18.3: without a usable Content-Length the next message cannot be found again. Any
+            # other failure leaves the framer in an unknown state: close rather than let the
+            # connection sit with a buffer that only grows.
+            reason = exc.reason if isinstance(exc, FramingError) else _internal(exc)
+            self._framers.pop(key, None)
             self._dropped += 1
-            self._events.append(ConnectionFailed(peer, exc.reason))
-            self._out.append(CloseConnection(peer, exc.reason))
+            self._events.append(ConnectionFailed(peer, reason))
+            self._out.append(CloseConnection(peer, reason))
+            if self.config.strict and not isinstance(exc, FramingError):
+                raise
             return
+        pings = framer.take_pings()
+        if pings:
+            # RFC 5626 §3.5.1: each double-CRLF ping is answered with a single CRLF pong.
+            self._keepalives += pings
+            self._out.extend(Outgoing(b"\r\n", peer) for _ in range(pings))
         for message in messages:
             self._receive_message(message, peer, now, stream=True)
 
@@ -378,12 +406,27 @@ class Endpoint:
             response = make_response(cancel, 481, to_tag=self.ids.tag())
             self._run(tx.handle(Input.TU_NON2XX, now, response))
             return
-        # §9.2: the 200 to the CANCEL should carry the To tag of the INVITE's responses.
-        sent = invite.last_response
-        tag = sent.to.tag if sent is not None else None
+        tag = self._invite_tag(invite)
         self._run(tx.handle(Input.TU_2XX, now, make_response(cancel, 200, to_tag=tag)))
         if invite.state is ist.State.PROCEEDING:
-            self._events.append(CancelReceived(invite_key, cancel, peer))
+            self._events.append(CancelReceived(invite_key, cancel, peer, tag))
+
+    def _invite_tag(self, invite: Transaction) -> str:
+        """The To tag for a response the endpoint itself sends on behalf of ``invite``.
+
+        §8.2.6.2: every response but a 100 MUST carry a To tag, and §9.2 asks the 200 to a CANCEL
+        to carry the tag of the INVITE's responses. So the tag of the last response sent is reused;
+        without one (only the 100 went out) a tag is chosen and remembered, so a second CANCEL and
+        the TU's 487 (told it by :class:`CancelReceived`) carry the same one.
+        """
+        sent = invite.last_response
+        tag = sent.to.tag if sent is not None else None
+        if tag:
+            return tag
+        remembered = self._tags.get(invite.key)
+        if remembered is None:
+            remembered = self._tags[invite.key] = self.ids.tag()
+        return remembered
 
     # ------------------------------------------------------------------ helpers
     def _looped(self, request: Request) -> bool:
@@ -484,6 +527,7 @@ class Endpoint:
     def _forget(self, key: TransactionKey) -> None:
         table = self._client if key.role is Role.CLIENT else self._server
         tx = table.pop(key, None)
+        self._tags.pop(key, None)
         if tx is not None and key.role is Role.SERVER:
             try:
                 merged = merge_key(tx.request)

@@ -101,12 +101,14 @@ class ResponseReceived:
 class CancelReceived:
     """A CANCEL matched INVITE ``transaction`` (§9.2); it was answered 200 already.
 
-    The TU answers the INVITE with 487 unless it already sent a final response.
+    The TU answers the INVITE with 487 unless it already sent a final response. ``to_tag`` is the
+    To tag the 200 carried: the 487 uses it too, so both name the same (early) dialog (§9.2).
     """
 
     transaction: TransactionKey
     cancel: Request
     peer: Peer
+    to_tag: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
