@@ -15,7 +15,8 @@ import platform
 import time
 from collections.abc import Callable
 
-from softswitch.sip.message import Request, parse_message
+from softswitch.sip.message import Request
+from softswitch.sip.parser import parse_message
 
 SDP = (
     b"v=0\r\no=- 3875123 3875123 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n"

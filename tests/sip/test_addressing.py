@@ -15,7 +15,8 @@ from test_tx_support import wire
 from softswitch.sip.addressing import AddressSet, response_peer, sent_by_peer, stamp_via
 from softswitch.sip.events import Peer
 from softswitch.sip.headers import Via
-from softswitch.sip.message import Request, parse_message
+from softswitch.sip.message import Request
+from softswitch.sip.parser import parse_message
 
 SOURCE = Peer("UDP", "198.51.100.7", 5060)
 

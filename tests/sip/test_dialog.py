@@ -16,7 +16,8 @@ from softswitch.sip.dialog import (
     dialog_id_of,
 )
 from softswitch.sip.errors import LocalProtocolError, RemoteProtocolError
-from softswitch.sip.message import Request, Response, parse_message
+from softswitch.sip.message import Request, Response
+from softswitch.sip.parser import parse_message
 from softswitch.sip.status import make_response
 
 INVITE = (

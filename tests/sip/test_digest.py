@@ -28,7 +28,8 @@ from softswitch.sip.digest_server import (
     find_credentials,
 )
 from softswitch.sip.headers import Challenge, parse_auth
-from softswitch.sip.message import Request, parse_message
+from softswitch.sip.message import Request
+from softswitch.sip.parser import parse_message
 
 TORTURE = Path("/work/shared/reference/sip-torture/rfc4475")
 

@@ -35,7 +35,8 @@ from softswitch.sip.events import (
 )
 from softswitch.sip.ict import make_ack, make_cancel
 from softswitch.sip.ids import RandomIds, is_rfc3261_branch
-from softswitch.sip.message import Request, Response, parse_message
+from softswitch.sip.message import Request, Response
+from softswitch.sip.parser import parse_message
 from softswitch.sip.status import make_response
 from softswitch.sip.transaction import TransactionKey
 
@@ -551,7 +552,8 @@ def test_request_with_a_malformed_header_line_still_gets_its_400() -> None:
     """A line without a colon is skipped so the rest can address the 400 (§8.2.6)."""
     from softswitch.sip.endpoint import Endpoint, EndpointConfig
     from softswitch.sip.events import Outgoing, Peer
-    from softswitch.sip.message import Response, parse_message
+    from softswitch.sip.message import Response
+    from softswitch.sip.parser import parse_message
 
     endpoint = Endpoint(EndpointConfig(strict=True))
     data = (

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from softswitch.sip.errors import RemoteProtocolError
 from softswitch.sip.framing import FramingError, StreamFramer
 from softswitch.sip.grammar import parse_name_addr, parse_params, split_commas
-from softswitch.sip.message import MAX_HEADERS, MessageError, Request, Response, parse_message
+from softswitch.sip.message import MessageError, Request, Response
+from softswitch.sip.parser import MAX_HEADERS, parse_message
 from softswitch.sip.status import make_response
 
 INVITE = (
@@ -338,7 +339,7 @@ def test_header_block_ends_at_the_first_empty_line_of_either_kind() -> None:
 
 
 def test_folding_is_linear_and_lines_are_bounded() -> None:
-    from softswitch.sip.message import MAX_LINES
+    from softswitch.sip.parser import MAX_LINES
 
     many = b"OPTIONS sip:a@b SIP/2.0\r\nSubject: a\r\n" + b" b\r\n" * (MAX_LINES - 2) + b"\r\n"
     assert parse_message(many).get("subject") == "a" + " b" * (MAX_LINES - 2)

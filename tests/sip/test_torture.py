@@ -26,7 +26,8 @@ from softswitch.sip.events import (
     RequestReceived,
     ResponseReceived,
 )
-from softswitch.sip.message import MessageError, Response, parse_message
+from softswitch.sip.message import MessageError, Response
+from softswitch.sip.parser import parse_message
 from softswitch.sip.validate import check_response
 
 TORTURE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "sip-torture"

@@ -5,7 +5,8 @@ from __future__ import annotations
 from softswitch.sip.endpoint import Endpoint, EndpointConfig
 from softswitch.sip.events import Event, Outgoing, Peer
 from softswitch.sip.ids import RandomIds
-from softswitch.sip.message import Request, Response, parse_message
+from softswitch.sip.message import Request, Response
+from softswitch.sip.parser import parse_message
 from softswitch.sip.timers import TimerConfig
 
 LOCAL = "192.0.2.1:5060"

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from softswitch.sip.digest import Algorithm, ha1, request_digest
-from softswitch.sip.message import Response, parse_message
+from softswitch.sip.message import Response
+from softswitch.sip.parser import parse_message
 from softswitch.transport.addresses import HostPort
 
 

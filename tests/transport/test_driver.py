@@ -10,7 +10,8 @@ import asyncio
 from typing import Any
 
 from softswitch.sip.events import Event, Peer, TransactionTimeout
-from softswitch.sip.message import Request, parse_message
+from softswitch.sip.message import Request
+from softswitch.sip.parser import parse_message
 from softswitch.transport.driver import Sender
 
 WAIT = 10.0

@@ -8,7 +8,8 @@ import socket
 import pytest
 
 from softswitch.sip.events import Peer
-from softswitch.sip.message import Request, Response, parse_message
+from softswitch.sip.message import Request, Response
+from softswitch.sip.parser import parse_message
 from softswitch.sip.status import make_response
 from softswitch.transport.addresses import HostPort
 from softswitch.transport.qos import read_tos

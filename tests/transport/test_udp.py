@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import socket
 
-from softswitch.sip.message import Response, parse_message
+from softswitch.sip.message import Response
+from softswitch.sip.parser import parse_message
 from softswitch.transport.addresses import HostPort
 from softswitch.transport.qos import read_tos
 

@@ -27,7 +27,8 @@ from softswitch.sip.events import (
 )
 from softswitch.sip.grammar import NameAddr
 from softswitch.sip.ids import IdSource, RandomIds
-from softswitch.sip.message import HeaderField, MessageError, Request, Response, parse_message
+from softswitch.sip.message import HeaderField, MessageError, Request, Response
+from softswitch.sip.parser import parse_message
 from softswitch.sip.status import make_response, reason_phrase
 from softswitch.sip.timers import Timer, TimerConfig
 from softswitch.sip.uri import AbsoluteUri, SipUri, TelUri, UriError, parse_uri, uri_equal

@@ -14,7 +14,8 @@ from softswitch.sip.errors import ProtocolError
 from softswitch.sip.events import Peer
 from softswitch.sip.grammar import split_commas
 from softswitch.sip.headers import Via, parse_via
-from softswitch.sip.message import MessageError, Request, Response, parse_message
+from softswitch.sip.message import MessageError, Request, Response
+from softswitch.sip.parser import parse_message
 
 __all__ = ["AddressSet", "response_peer", "salvage_request", "sent_by_peer", "stamp_via"]
 

@@ -46,7 +46,8 @@ from softswitch.sip.events import (
 )
 from softswitch.sip.framing import FramingError, StreamFramer
 from softswitch.sip.ids import IdSource, RandomIds, is_rfc3261_branch
-from softswitch.sip.message import MessageError, Request, Response, parse_message
+from softswitch.sip.message import MessageError, Request, Response
+from softswitch.sip.parser import parse_message
 from softswitch.sip.status import make_response
 from softswitch.sip.timers import Timer, TimerConfig
 from softswitch.sip.transaction import (
