@@ -9,6 +9,7 @@ Each header keeps the exact text it arrived with, so a message that is not modif
 byte for byte, including folded lines, compact names and odd spacing. A B2BUA builds the other leg's
 messages from these values; it never mutates an inbound message (there is no way to).
 """
+
 from __future__ import annotations
 
 import re
