@@ -34,7 +34,8 @@ def head_end(data: bytes | bytearray, start: int = 0) -> tuple[int, int]:
     (a disagreement would let a request be smuggled inside another's body). ``(-1, 0)`` if absent.
     """
     crlf = data.find(b"\r\n\r\n", start)
-    lf = data.find(b"\n\n", start)
+    # Only the part before a CRLF CRLF can hold an earlier LF LF: the body is never scanned.
+    lf = data.find(b"\n\n", start, crlf if crlf >= 0 else len(data))
     if lf >= 0 and (crlf < 0 or lf < crlf):
         return lf, 2
     return (crlf, 4) if crlf >= 0 else (-1, 0)
