@@ -1,0 +1,76 @@
+"""Call detail records: one row per call attempt, written in batches by the call path.
+
+The table is write-optimised: no foreign keys (a CDR must be writable without locking or even
+finding its account, and must survive the deletion of that account or gateway), names copied
+beside ids so a record still reads correctly after renames, and only the indexes the CDR query
+filters need (start time, account, caller, callee, gateways, termination reason).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import BigInteger, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from softswitch.storage.models.base import Base
+from softswitch.storage.types import BigId, Money, UtcDateTime
+
+__all__ = ["Cdr"]
+
+
+class Cdr(Base):
+    """A finished call attempt, answered or not.
+
+    ``termination_reason`` is the call-control cause name (e.g. ``normal_clearing``,
+    ``no_route``, ``balance_insufficient``); ``sip_status`` is the final SIP status seen, if any;
+    ``hangup_side`` says who ended it (``caller``, ``callee`` or ``system``).
+    """
+
+    __tablename__ = "cdrs"
+    __table_args__ = (
+        Index(None, "start_time"),
+        Index(None, "account_id", "start_time"),
+        Index(None, "caller", "start_time"),
+        Index(None, "callee", "start_time"),
+        Index(None, "routing_gateway_id", "start_time"),
+        Index(None, "mapping_gateway_id", "start_time"),
+        Index(None, "termination_reason"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    call_id: Mapped[str] = mapped_column(String(255))
+    start_time: Mapped[datetime] = mapped_column(UtcDateTime())
+    answer_time: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    end_time: Mapped[datetime] = mapped_column(UtcDateTime())
+    hold_time_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    billed_seconds: Mapped[int] = mapped_column(default=0)
+
+    account_id: Mapped[int | None] = mapped_column()
+    account_code: Mapped[str] = mapped_column(String(64), default="")
+    caller: Mapped[str] = mapped_column(String(64))
+    callee: Mapped[str] = mapped_column(String(64))
+    callee_out: Mapped[str] = mapped_column(String(64), default="")
+    """Callee as sent to the carrier, after rewrite rules."""
+    caller_ip: Mapped[str] = mapped_column(String(64), default="")
+    phone_id: Mapped[int | None] = mapped_column()
+    mapping_gateway_id: Mapped[int | None] = mapped_column()
+    mapping_gateway_name: Mapped[str] = mapped_column(String(64), default="")
+    routing_gateway_id: Mapped[int | None] = mapped_column()
+    routing_gateway_name: Mapped[str] = mapped_column(String(64), default="")
+    callee_ip: Mapped[str] = mapped_column(String(64), default="")
+
+    rate_prefix: Mapped[str] = mapped_column(String(32), default="")
+    area_name: Mapped[str] = mapped_column(String(128), default="")
+    currency: Mapped[str] = mapped_column(String(3), default="")
+    fee: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0))
+    """What the account was charged."""
+    agent_fee: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0))
+    """What the account's agent is charged, at the agent's rate table."""
+    cost: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0))
+    """What the carrier charges us, at the routing gateway's rate table."""
+
+    termination_reason: Mapped[str] = mapped_column(String(64))
+    sip_status: Mapped[int | None] = mapped_column()
+    hangup_side: Mapped[str] = mapped_column(String(16), default="")
