@@ -45,6 +45,14 @@ def test_settings_defaults() -> None:
     assert settings.log_level == "INFO"
     assert settings.tls_cert is None and settings.tls_verify is False
     assert settings.sip_digest_algorithms == ("MD5",)
+    assert settings.database_url == f"sqlite+aiosqlite:///{Path('data/softswitch.db').resolve()}"
+
+
+def test_database_url_must_name_a_supported_driver() -> None:
+    with pytest.raises(SettingsError, match="database_url must be"):
+        load_settings({"SOFTSWITCH_DATABASE_URL": "mysql://root@localhost/voip"})
+    url = "postgresql+asyncpg://softswitch@127.0.0.1/softswitch"
+    assert load_settings({"SOFTSWITCH_DATABASE_URL": url}).database_url == url
 
 
 def test_settings_precedence_file_then_env_then_flags(tmp_path: Path) -> None:
@@ -149,6 +157,24 @@ def test_run_logs_listeners_and_stops_cleanly_on_sigint(launch_switch) -> None:
         assert f"listening for SIP over {kind} on 127.0.0.1:{port}" in log
     assert "ready" in log and "stopping" in log
     assert "Traceback" not in log
+
+
+def test_run_creates_and_migrates_the_embedded_database(launch_switch) -> None:
+    """`softswitch run` on its defaults: an SQLite file in the data dir, migrated to head, WAL."""
+    import sqlite3
+
+    from softswitch.storage.migrate import head_revision
+
+    switch = launch_switch()
+    assert switch.stop(signal.SIGINT) == 0
+    database = switch.data_dir / "softswitch.db"
+    assert f"at schema revision {head_revision()}" in switch.log()
+    with sqlite3.connect(database) as conn:
+        (revision,) = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        (mode,) = conn.execute("PRAGMA journal_mode").fetchone()
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert revision == head_revision() and mode == "wal"
+    assert {"accounts", "cdrs", "rates", "routing_gateways"} <= tables
 
 
 def test_run_applies_a_parameter_override_file(launch_switch, tmp_path: Path) -> None:

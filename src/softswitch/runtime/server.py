@@ -15,6 +15,8 @@ import logging
 import signal
 from collections.abc import Callable
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from softswitch import __version__
 from softswitch.params import ParamChange, ParamStore, load_catalog, resend_interval
 from softswitch.runtime.dispatcher import BasicDispatcher, Capabilities
@@ -22,6 +24,8 @@ from softswitch.runtime.settings import Settings
 from softswitch.sip.digest import Algorithm
 from softswitch.sip.endpoint import Endpoint, EndpointConfig
 from softswitch.sip.timers import TimerConfig
+from softswitch.storage.db import create_engine
+from softswitch.storage.migrate import current_revision, upgrade_engine
 from softswitch.transport.addresses import HostPort
 from softswitch.transport.driver import Driver
 from softswitch.transport.tls import client_context, ensure_self_signed, server_context
@@ -59,13 +63,15 @@ def _sent_by(addresses: list[HostPort]) -> frozenset[str]:
 
 
 class Server:
-    """Every SIP listener of one switch, with its endpoint, driver and dispatcher."""
+    """Every SIP listener of one switch, with its endpoint, driver and dispatcher, and the
+    database (migrated at start)."""
 
     def __init__(self, settings: Settings, params: ParamStore) -> None:
         self.settings = settings
         self.params = params
         self.driver: Driver | None = None
         self.endpoint: Endpoint | None = None
+        self.database: AsyncEngine | None = None
         self.listening: list[tuple[str, HostPort]] = []
         self._unsubscribe: list[Callable[[], None]] = []
 
@@ -73,6 +79,7 @@ class Server:
         """Open every listener (one log line each); raises ``OSError`` if a port is taken."""
         settings, params = self.settings, self.params
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        await self._open_database()
         addresses = [*settings.sip_listen, *settings.sip_tls_listen]
         config = EndpointConfig(timers=timer_config(params), local_addresses=_sent_by(addresses))
         endpoint = self.endpoint = Endpoint(config)
@@ -126,14 +133,28 @@ class Server:
             # Running transactions keep their schedule; new ones take the new one.
             endpoint.config = dataclasses.replace(endpoint.config, timers=timer_config(self.params))
 
+    async def _open_database(self) -> None:
+        """Open the database and bring its schema to the newest migration before anything
+        listens: the switch never runs on a schema older than its code."""
+        engine = self.database = create_engine(self.settings.database_url)
+        await upgrade_engine(engine)
+        _log.info(
+            "database %s at schema revision %s",
+            engine.url.render_as_string(hide_password=True),
+            await current_revision(engine),
+        )
+
     async def stop(self) -> None:
-        """Close every socket; safe to call more than once."""
+        """Close every socket and the database; safe to call more than once."""
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
         if self.driver is not None:
             await self.driver.close()
             self.driver = None
+        if self.database is not None:
+            await self.database.dispose()
+            self.database = None
 
 
 async def serve(settings: Settings, params: ParamStore, stop: asyncio.Event) -> None:

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from softswitch.storage.db import default_url
 from softswitch.transport.addresses import HostPort, parse_hostport
 
 __all__ = ["ENV_PREFIX", "SETTING_NAMES", "Settings", "SettingsError", "load_settings"]
@@ -27,6 +28,7 @@ ENV_PREFIX = "SOFTSWITCH_"
 # Setting name (lower case, no prefix) -> default text. The order is the documentation order.
 _DEFAULTS: dict[str, str] = {
     "data_dir": "./data",
+    "database_url": "",
     "sip_listen": "127.0.0.1:5060",
     "sip_tls_listen": "127.0.0.1:5061",
     "http_listen": "127.0.0.1:8080",
@@ -60,12 +62,15 @@ class Settings:
     (an empty list turns a kind off). Without ``tls_cert``/``tls_key`` a self-signed certificate
     is generated into ``data_dir``. ``tls_verify`` makes outbound TLS check the peer's
     certificate (against ``tls_ca_file`` or the system store). ``http_listen`` is reserved for
-    the HTTP API. ``sip_digest_algorithms`` are the digest algorithms offered in challenges:
-    MD5 alone by default, because many devices (and SIPp) answer only the first challenge of a
-    401 and cannot do SHA-256; ``SHA-256,MD5`` offers both, strongest first (RFC 8760 §2.4).
+    the HTTP API. ``database_url`` is the embedded SQLite file in ``data_dir`` unless
+    a ``postgresql+asyncpg://`` URL is given. ``sip_digest_algorithms`` are the digest algorithms
+    offered in challenges: MD5 alone by default, because many devices (and SIPp) answer only the
+    first challenge of a 401 and cannot do SHA-256; ``SHA-256,MD5`` offers both, strongest first
+    (RFC 8760 §2.4).
     """
 
     data_dir: Path
+    database_url: str
     sip_listen: tuple[HostPort, ...]
     sip_tls_listen: tuple[HostPort, ...]
     http_listen: HostPort
@@ -175,8 +180,15 @@ def load_settings(
     if bad or not algorithms:
         known = ", ".join(_DIGEST_ALGORITHMS)
         raise SettingsError(f"sip_digest_algorithms must list {known}; got {bad or '(none)'}")
+    data_dir = Path(raw["data_dir"]).expanduser()
+    database_url = raw["database_url"].strip() or default_url(data_dir)
+    if not database_url.startswith(("sqlite+aiosqlite:///", "postgresql+asyncpg://")):
+        raise SettingsError(
+            "database_url must be sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db"
+        )
     return Settings(
-        data_dir=Path(raw["data_dir"]).expanduser(),
+        data_dir=data_dir,
+        database_url=database_url,
         sip_listen=_addresses(raw["sip_listen"], 5060, "sip_listen"),
         sip_tls_listen=_addresses(raw["sip_tls_listen"], 5061, "sip_tls_listen"),
         http_listen=http[0],
