@@ -159,6 +159,23 @@ def test_run_logs_listeners_and_stops_cleanly_on_sigint(launch_switch) -> None:
     assert "Traceback" not in log
 
 
+def test_first_start_creates_admin_and_prints_its_password_once(launch_switch) -> None:
+    first = launch_switch()
+    assert first.stop(signal.SIGINT) == 0
+    shown = [line for line in first.log().splitlines() if "created operator 'admin'" in line]
+    assert len(shown) == 1 and "with password " in shown[0]
+    again = launch_switch({"SOFTSWITCH_DATA_DIR": str(first.data_dir)})
+    assert again.stop(signal.SIGINT) == 0
+    assert "created operator 'admin'" not in again.log()
+
+
+def test_admin_password_from_the_environment_is_never_printed(launch_switch) -> None:
+    switch = launch_switch({"SOFTSWITCH_ADMIN_PASSWORD": "Correct-Horse-9"})
+    assert switch.stop(signal.SIGINT) == 0
+    assert "Correct-Horse-9" not in switch.log()
+    assert "created operator 'admin'" not in switch.log()
+
+
 def test_run_creates_and_migrates_the_embedded_database(launch_switch) -> None:
     """`softswitch run` on its defaults: an SQLite file in the data dir, migrated to head, WAL."""
     import sqlite3

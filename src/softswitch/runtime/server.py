@@ -14,17 +14,19 @@ import ipaddress
 import logging
 import signal
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from softswitch import __version__
+from softswitch.operators import OperatorService
 from softswitch.params import ParamChange, ParamStore, load_catalog, resend_interval
 from softswitch.runtime.dispatcher import BasicDispatcher, Capabilities
 from softswitch.runtime.settings import Settings
 from softswitch.sip.digest import Algorithm
 from softswitch.sip.endpoint import Endpoint, EndpointConfig
 from softswitch.sip.timers import TimerConfig
-from softswitch.storage.db import create_engine
+from softswitch.storage.db import create_engine, sessions
 from softswitch.storage.migrate import current_revision, upgrade_engine
 from softswitch.transport.addresses import HostPort
 from softswitch.transport.driver import Driver
@@ -53,6 +55,10 @@ def load_params(settings: Settings) -> ParamStore:
 def timer_config(params: ParamStore) -> TimerConfig:
     """Transaction timers from SS_SIP_RESEND_INTERVAL (RFC 3261 §17.1.1.2 Timer A schedule)."""
     return TimerConfig(resend_intervals=tuple(float(item) for item in resend_interval(params)))
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 def _sent_by(addresses: list[HostPort]) -> frozenset[str]:
@@ -143,6 +149,16 @@ class Server:
             engine.url.render_as_string(hide_password=True),
             await current_revision(engine),
         )
+        operators = OperatorService(sessions(engine), self.params, _utcnow)
+        given = self.settings.admin_password
+        password = await operators.ensure_admin(given)
+        if password is not None and not given:
+            # The one time this password exists in clear: shown to whoever started the switch.
+            _log.warning(
+                "first start: created operator 'admin' with password %s "
+                "(shown only now; change it with the API or console)",
+                password,
+            )
 
     async def stop(self) -> None:
         """Close every socket and the database; safe to call more than once."""

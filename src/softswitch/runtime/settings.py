@@ -29,6 +29,7 @@ ENV_PREFIX = "SOFTSWITCH_"
 _DEFAULTS: dict[str, str] = {
     "data_dir": "./data",
     "database_url": "",
+    "admin_password": "",
     "sip_listen": "127.0.0.1:5060",
     "sip_tls_listen": "127.0.0.1:5061",
     "http_listen": "127.0.0.1:8080",
@@ -63,14 +64,16 @@ class Settings:
     is generated into ``data_dir``. ``tls_verify`` makes outbound TLS check the peer's
     certificate (against ``tls_ca_file`` or the system store). ``http_listen`` is reserved for
     the HTTP API. ``database_url`` is the embedded SQLite file in ``data_dir`` unless
-    a ``postgresql+asyncpg://`` URL is given. ``sip_digest_algorithms`` are the digest algorithms
-    offered in challenges: MD5 alone by default, because many devices (and SIPp) answer only the
-    first challenge of a 401 and cannot do SHA-256; ``SHA-256,MD5`` offers both, strongest first
-    (RFC 8760 §2.4).
+    a ``postgresql+asyncpg://`` URL is given. ``admin_password`` is the first-start password of the
+    ``admin`` operator (None: generate one and log it once). ``sip_digest_algorithms`` are the
+    digest algorithms offered in challenges: MD5 alone by default, because many devices (and SIPp)
+    answer only the first challenge of a 401 and cannot do SHA-256; ``SHA-256,MD5`` offers both,
+    strongest first (RFC 8760 §2.4).
     """
 
     data_dir: Path
     database_url: str
+    admin_password: str | None
     sip_listen: tuple[HostPort, ...]
     sip_tls_listen: tuple[HostPort, ...]
     http_listen: HostPort
@@ -189,6 +192,7 @@ def load_settings(
     return Settings(
         data_dir=data_dir,
         database_url=database_url,
+        admin_password=raw["admin_password"] or None,
         sip_listen=_addresses(raw["sip_listen"], 5060, "sip_listen"),
         sip_tls_listen=_addresses(raw["sip_tls_listen"], 5061, "sip_tls_listen"),
         http_listen=http[0],
