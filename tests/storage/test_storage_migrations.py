@@ -1,9 +1,9 @@
-"""Engines and migrations on a real SQLite file: PRAGMAs, upgrade to head, models == schema."""
+"""Engines and migrations on real SQLite and PostgreSQL databases: upgrade to head, models ==
+schema, downgrade and up again on both engines; SQLite PRAGMAs on SQLite."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -48,14 +48,6 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite+aiosqlite:///{path}"
 
 
-@pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(sqlite_url(tmp_path / "test.db"))
-    await upgrade_engine(engine)
-    yield engine
-    await engine.dispose()
-
-
 def _differences(connection: Connection, metadata: MetaData) -> list[object]:
     context = MigrationContext.configure(connection, opts={"compare_type": True})
     return list(compare_metadata(context, metadata))
@@ -80,13 +72,26 @@ async def _tables_and_revision(url: str) -> tuple[set[str], str | None]:
         await engine.dispose()
 
 
-def test_upgrade_brings_an_empty_file_to_head(tmp_path: Path) -> None:
-    url = sqlite_url(tmp_path / "fresh.db")
-    upgrade(url)
-    tables, revision = asyncio.run(_tables_and_revision(url))
+def test_upgrade_brings_an_empty_database_to_head(database_url: str) -> None:
+    upgrade(database_url)
+    tables, revision = asyncio.run(_tables_and_revision(database_url))
     assert tables == EXPECTED_TABLES | {"alembic_version"}
     assert set(Base.metadata.tables) == EXPECTED_TABLES
     assert revision == head_revision() == "0001"
+
+
+async def test_each_case_runs_on_the_engine_it_names(
+    request: pytest.FixtureRequest, engine: AsyncEngine
+) -> None:
+    """Guards the fixtures: a ``[postgresql]`` case really talks to a PostgreSQL server."""
+    engine_name = request.node.callspec.params["database_url"]
+    query = {"sqlite": "SELECT 'SQLite ' || sqlite_version()", "postgresql": "SELECT version()"}
+    async with engine.connect() as connection:
+        version = (await connection.execute(text(query[engine_name]))).scalar_one()
+    assert engine.dialect.name == engine_name
+    assert str(version).startswith(
+        {"sqlite": "SQLite 3.", "postgresql": "PostgreSQL "}[engine_name]
+    )
 
 
 async def test_models_and_migrated_schema_agree(engine: AsyncEngine) -> None:
@@ -123,11 +128,10 @@ async def test_check_constraints_of_models_and_schema_agree(engine: AsyncEngine)
     assert "ck_operator_users_customer_scope" in schema_checks["operator_users"]
 
 
-def test_upgrade_twice_is_harmless(tmp_path: Path) -> None:
-    url = sqlite_url(tmp_path / "again.db")
-    upgrade(url)
-    upgrade(url)
-    tables, revision = asyncio.run(_tables_and_revision(url))
+def test_upgrade_twice_is_harmless(database_url: str) -> None:
+    upgrade(database_url)
+    upgrade(database_url)
+    tables, revision = asyncio.run(_tables_and_revision(database_url))
     assert tables == EXPECTED_TABLES | {"alembic_version"}
     assert revision == head_revision()
 
@@ -158,14 +162,15 @@ async def test_downgrade_to_base_and_up_again(engine: AsyncEngine) -> None:
         assert await connection.run_sync(_differences, Base.metadata) == []
 
 
-async def test_empty_database_has_no_revision(tmp_path: Path) -> None:
-    engine = create_engine(sqlite_url(tmp_path / "empty.db"))
+async def test_empty_database_has_no_revision(database_url: str) -> None:
+    engine = create_engine(database_url)
     try:
         assert await current_revision(engine) is None
     finally:
         await engine.dispose()
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_sqlite_pragmas_on_every_connection(engine: AsyncEngine) -> None:
     async with engine.connect() as first, engine.connect() as second:
         for connection in (first, second):

@@ -1,19 +1,18 @@
-"""Every aggregate written to and read back from a real, migrated SQLite file."""
+"""Every aggregate written to and read back from a real, migrated database, on SQLite and on
+PostgreSQL (the ``engine``/``session`` fixtures in conftest.py run each test on both)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import selectinload
 
-from softswitch.storage import create_engine, sessions, upgrade_engine
+from softswitch.storage import sessions
 from softswitch.storage.models import (
     Account,
     AccountStatus,
@@ -39,20 +38,6 @@ from softswitch.storage.models import (
 )
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'models.db'}")
-    await upgrade_engine(engine)
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture
-async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
-    async with sessions(engine)() as session:
-        yield session
 
 
 async def _fresh(engine: AsyncEngine) -> AsyncSession:
@@ -364,8 +349,8 @@ async def test_cdr(engine: AsyncEngine, session: AsyncSession) -> None:
 
 async def test_cdr_query_indexes_exist(engine: AsyncEngine) -> None:
     async with engine.connect() as connection:
-        rows = await connection.execute(text("PRAGMA index_list('cdrs')"))
-        names = {row[1] for row in rows}
+        indexes = await connection.run_sync(lambda c: inspect(c).get_indexes("cdrs"))
+        names = {index["name"] for index in indexes}
     assert {
         "ix_cdrs_start_time",
         "ix_cdrs_account_id_start_time",
