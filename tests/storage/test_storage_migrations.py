@@ -30,6 +30,7 @@ from softswitch.storage.models import Base
 EXPECTED_TABLES = {
     "accounts",
     "agents",
+    "api_tokens",
     "audit_log",
     "cdrs",
     "ledger_entries",
@@ -77,7 +78,7 @@ def test_upgrade_brings_an_empty_database_to_head(database_url: str) -> None:
     tables, revision = asyncio.run(_tables_and_revision(database_url))
     assert tables == EXPECTED_TABLES | {"alembic_version"}
     assert set(Base.metadata.tables) == EXPECTED_TABLES
-    assert revision == head_revision() == "0001"
+    assert revision == head_revision() == "0002"
 
 
 async def test_each_case_runs_on_the_engine_it_names(

@@ -16,12 +16,14 @@ from softswitch.storage.models.payments import Payment, PaymentMethod
 from softswitch.storage.models.phones import Phone
 from softswitch.storage.models.rates import Rate, RateTable
 from softswitch.storage.models.routing_gateways import RoutingGateway
+from softswitch.storage.models.tokens import ApiToken
 from softswitch.storage.models.users import OperatorUser, Role
 
 __all__ = [
     "Account",
     "AccountStatus",
     "Agent",
+    "ApiToken",
     "AuditEntry",
     "Base",
     "BillingMode",
