@@ -1,0 +1,92 @@
+"""The FastAPI application factory: no import-time app, every collaborator passed in.
+
+The runtime (``softswitch run``) builds the engine, the parameter store and the operator
+service, then calls :func:`create_app` and serves it with :func:`softswitch.api.serve_http`.
+On start (lifespan) the persisted parameter overrides are loaded into the store, so values
+set through the API survive a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+import softswitch
+from softswitch.api.deps import ApiContext
+from softswitch.api.errors import install_error_handlers
+from softswitch.api.routes import api_router
+from softswitch.operators import Clock, OperatorService
+from softswitch.params import ParamError, ParamStore
+from softswitch.storage import sessions as session_factory
+from softswitch.storage.repos import ParamOverrideRepo, TokenRepo
+
+__all__ = ["DEFAULT_TOKEN_LIFETIME", "create_app", "load_overrides"]
+
+_log = logging.getLogger(__name__)
+
+DEFAULT_TOKEN_LIFETIME = timedelta(hours=12)
+"""How long a login token stays valid (one operator shift)."""
+
+
+async def load_overrides(params: ParamStore, overrides: ParamOverrideRepo) -> int:
+    """Apply the stored overrides to ``params``; returns how many were applied.
+
+    A stored value the catalogue no longer accepts (renamed parameter, narrowed range) is
+    skipped with a warning rather than stopping the switch: its default applies instead.
+    """
+    applied = 0
+    for name, text in (await overrides.load()).items():
+        try:
+            params.set(name, text)
+        except ParamError as exc:
+            _log.warning("ignoring the stored override of %s: %s", name, exc)
+            continue
+        applied += 1
+    return applied
+
+
+def create_app(
+    *,
+    engine: AsyncEngine,
+    params: ParamStore,
+    operators: OperatorService,
+    clock: Clock,
+    token_lifetime: timedelta = DEFAULT_TOKEN_LIFETIME,
+) -> FastAPI:
+    """The HTTP API over ``engine``, with routes under ``/api/v1``."""
+    sessions = session_factory(engine)
+    context = ApiContext(
+        engine=engine,
+        sessions=sessions,
+        params=params,
+        operators=operators,
+        clock=clock,
+        tokens=TokenRepo(sessions),
+        overrides=ParamOverrideRepo(sessions),
+        token_lifetime=token_lifetime,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        count = await load_overrides(params, context.overrides)
+        _log.info("loaded %d stored parameter overrides", count)
+        yield
+
+    app = FastAPI(
+        title="softswitch",
+        version=softswitch.__version__,
+        description="Management API of the softswitch: parameters, operators, and more.",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.context = context
+    install_error_handlers(app)
+    app.include_router(api_router())
+    return app

@@ -1,0 +1,108 @@
+"""What the routes depend on: the services of one app instance, and the caller's identity.
+
+Everything hangs off ``app.state.context`` (set by ``create_app``), never a module global, so
+two apps (two test cases, two databases) in one process do not share anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from softswitch.api.errors import ApiError
+from softswitch.operators import Actor, Clock, OperatorService
+from softswitch.params import ParamStore
+from softswitch.storage.repos import ParamOverrideRepo, TokenRepo
+
+__all__ = [
+    "ApiContext",
+    "BearerToken",
+    "Context",
+    "CurrentActor",
+    "bearer_token",
+    "context",
+    "current_actor",
+    "remote_addr",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiContext:
+    """The collaborators of one app instance."""
+
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    params: ParamStore
+    operators: OperatorService
+    clock: Clock
+    tokens: TokenRepo
+    overrides: ParamOverrideRepo
+    token_lifetime: timedelta
+    param_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def now(self) -> datetime:
+        """The clock's time in UTC (the clock must return aware datetimes)."""
+        now = self.clock()
+        if now.tzinfo is None:
+            raise ValueError("the API clock returned a naive datetime")
+        return now.astimezone(UTC)
+
+
+def context(request: Request) -> ApiContext:
+    """The context ``create_app`` stored on the app."""
+    found = request.app.state.context
+    if not isinstance(found, ApiContext):
+        raise RuntimeError("the app was not built by create_app")
+    return found
+
+
+def remote_addr(request: Request) -> str:
+    """The peer address, for audit rows."""
+    return request.client.host if request.client is not None else ""
+
+
+_bearer = HTTPBearer(auto_error=False, description="A token from POST /api/v1/auth/login")
+
+_UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
+
+
+async def bearer_token(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:
+    """The bearer token of the request; 401 when there is none."""
+    if credentials is None or not credentials.credentials:
+        raise ApiError(
+            401,
+            "unauthenticated",
+            "this needs a bearer token: log in with POST /api/v1/auth/login",
+            field="Authorization",
+            headers=_UNAUTHORIZED,
+        )
+    return credentials.credentials
+
+
+BearerToken = Annotated[str, Depends(bearer_token)]
+
+
+async def current_actor(token: BearerToken, ctx: Annotated[ApiContext, Depends(context)]) -> Actor:
+    """The user the bearer token belongs to; 401 when it is unknown, expired or revoked."""
+    owner = await ctx.tokens.resolve(token, ctx.now())
+    if owner is None:
+        raise ApiError(
+            401,
+            "unauthenticated",
+            "the bearer token is unknown, expired or revoked: log in again",
+            field="Authorization",
+            headers=_UNAUTHORIZED,
+        )
+    return Actor(owner.user_id, owner.username, owner.role, owner.agent_id, owner.account_id)
+
+
+CurrentActor = Annotated[Actor, Depends(current_actor)]
+Context = Annotated[ApiContext, Depends(context)]

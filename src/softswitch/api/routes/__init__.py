@@ -1,0 +1,22 @@
+"""The ``/api/v1`` routers, one module per resource; ``api_router`` mounts them all.
+
+Later issues (live calls, call control, monitoring) add their modules here.
+"""
+
+from fastapi import APIRouter
+
+from softswitch.api.routes import auth, health, params, users
+
+__all__ = ["API_PREFIX", "api_router"]
+
+API_PREFIX = "/api/v1"
+
+
+def api_router() -> APIRouter:
+    """A fresh router with every route group (a new one per app: nothing shared)."""
+    router = APIRouter(prefix=API_PREFIX)
+    router.include_router(health.router)
+    router.include_router(auth.router)
+    router.include_router(params.router)
+    router.include_router(users.router)
+    return router

@@ -1,0 +1,96 @@
+"""Persisted system-parameter overrides, each change with its audit-log row.
+
+Only overrides are stored (see ``models/params.py``), as the parameter's canonical text. The
+caller validates the value with ``softswitch.params`` before calling here: this module stores
+text and does not know the catalogue, so it stays below the params layer's rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from softswitch.storage.models import AuditEntry, ParamOverride
+
+__all__ = ["PARAM_ENTITY", "Editor", "ParamOverrideRepo"]
+
+PARAM_ENTITY = "param"
+"""The ``entity`` of audit rows written for parameter changes."""
+
+
+@dataclass(frozen=True, slots=True)
+class Editor:
+    """Who makes a change, as the audit log records it."""
+
+    user_id: int | None
+    username: str
+    remote_addr: str = ""
+
+
+class ParamOverrideRepo:
+    """Reads and writes ``param_overrides``; ``now`` comes from the caller's clock."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def load(self) -> dict[str, str]:
+        """Every stored override, canonical name to text."""
+        async with self._sessions() as session:
+            rows = await session.scalars(select(ParamOverride).order_by(ParamOverride.name))
+            return {row.name: row.value for row in rows}
+
+    async def save(self, editor: Editor, name: str, before: str, value: str, now: datetime) -> None:
+        """Store ``value`` as the override of ``name``; ``before`` is the text in force until now.
+
+        Insert or update and the audit row commit together or not at all.
+        """
+        async with self._sessions.begin() as session:
+            row = await session.get(ParamOverride, name, with_for_update=True)
+            if row is None:
+                session.add(
+                    ParamOverride(
+                        name=name, value=value, updated_at=now, updated_by=editor.username
+                    )
+                )
+            else:
+                row.value, row.updated_at, row.updated_by = value, now, editor.username
+            _audit(session, editor, "update", name, before, value, now)
+
+    async def delete(
+        self, editor: Editor, name: str, before: str, default: str, now: datetime
+    ) -> bool:
+        """Remove the override of ``name`` so its default applies; False when none was stored."""
+        async with self._sessions.begin() as session:
+            row = await session.get(ParamOverride, name, with_for_update=True)
+            if row is None:
+                return False
+            await session.delete(row)
+            _audit(session, editor, "reset", name, before, default, now)
+            return True
+
+
+def _audit(
+    session: AsyncSession,
+    editor: Editor,
+    action: str,
+    name: str,
+    before: str,
+    after: str,
+    now: datetime,
+) -> None:
+    session.add(
+        AuditEntry(
+            occurred_at=now,
+            user_id=editor.user_id,
+            username=editor.username[:64],
+            action=action,
+            entity=PARAM_ENTITY,
+            entity_id=name[:64],
+            before={"name": name, "value": before},
+            after={"name": name, "value": after},
+            remote_addr=editor.remote_addr[:64],
+        )
+    )

@@ -1,0 +1,119 @@
+"""Operator users over HTTP: create with role and scope (admin only), password rules, and
+setting passwords."""
+
+from __future__ import annotations
+
+import httpx
+from api_support import ADMIN_PASSWORD, CUSTOMER, USER_PASSWORD, Api
+
+from softswitch.operators import ADMIN_USERNAME
+
+
+def error_of(answer: httpx.Response) -> dict[str, object]:
+    error: dict[str, object] = answer.json()["error"]
+    return error
+
+
+async def test_admin_creates_an_operator_who_can_log_in(api: Api) -> None:
+    answer = await api.client.post(
+        "/api/v1/users",
+        json={"username": "olga", "password": "long-enough", "role": "operator"},
+        headers=await api.admin(),
+    )
+    assert answer.status_code == 201, answer.text
+    body = answer.json()
+    assert (body["username"], body["role"], body["enabled"]) == ("olga", "operator", True)
+    assert "password" not in body and "password_hash" not in body
+    headers = await api.login("olga", "long-enough")
+    changed = await api.client.put(
+        "/api/v1/params/SS_SIP_SESSION_TTL", json={"value": "700"}, headers=headers
+    )
+    assert changed.status_code == 200
+
+
+async def test_password_too_short_is_422_naming_password(api: Api) -> None:
+    answer = await api.client.post(
+        "/api/v1/users",
+        json={"username": "olga", "password": "short", "role": "operator"},
+        headers=await api.admin(),
+    )
+    assert answer.status_code == 422
+    error = error_of(answer)
+    assert error["field"] == "password"
+    assert "8" in str(error["message"])
+
+
+async def test_bad_role_username_taken_and_scope_name_their_field(api: Api) -> None:
+    headers = await api.admin()
+    role = await api.client.post(
+        "/api/v1/users",
+        json={"username": "x1", "password": "long-enough", "role": "king"},
+        headers=headers,
+    )
+    assert role.status_code == 422
+    assert error_of(role)["field"] == "role"
+    taken = await api.client.post(
+        "/api/v1/users",
+        json={"username": CUSTOMER, "password": "long-enough", "role": "operator"},
+        headers=headers,
+    )
+    assert taken.status_code == 409
+    assert error_of(taken)["field"] == "username"
+    scope = await api.client.post(
+        "/api/v1/users",
+        json={"username": "x2", "password": "long-enough", "role": "customer"},
+        headers=headers,
+    )
+    assert scope.status_code == 422
+    assert error_of(scope)["field"] == "role"
+    name = await api.client.post(
+        "/api/v1/users",
+        json={"username": "bad name", "password": "long-enough", "role": "operator"},
+        headers=headers,
+    )
+    assert name.status_code == 422
+    assert error_of(name)["field"] == "username"
+
+
+async def test_only_an_admin_creates_users(api: Api) -> None:
+    answer = await api.client.post(
+        "/api/v1/users",
+        json={"username": "olga", "password": "long-enough", "role": "operator"},
+        headers=await api.login(CUSTOMER, USER_PASSWORD),
+    )
+    assert answer.status_code == 403
+    assert error_of(answer)["code"] == "forbidden"
+
+
+async def test_admin_sets_a_password_and_a_user_changes_its_own(api: Api) -> None:
+    admin = await api.admin()
+    url = f"/api/v1/users/{CUSTOMER}/password"
+    answer = await api.client.put(url, json={"new_password": "second-pass"}, headers=admin)
+    assert answer.status_code == 204
+    own = await api.login(CUSTOMER, "second-pass")
+    short = await api.client.put(
+        url, json={"new_password": "tiny", "old_password": "second-pass"}, headers=own
+    )
+    assert short.status_code == 422
+    assert error_of(short)["field"] == "new_password"
+    wrong_old = await api.client.put(
+        url, json={"new_password": "third-pass", "old_password": "not-mine"}, headers=own
+    )
+    assert wrong_old.status_code == 422
+    assert error_of(wrong_old)["field"] == "old_password"
+    ok = await api.client.put(
+        url, json={"new_password": "third-pass", "old_password": "second-pass"}, headers=own
+    )
+    assert ok.status_code == 204
+    await api.login(CUSTOMER, "third-pass")
+    others = await api.client.put(
+        f"/api/v1/users/{ADMIN_USERNAME}/password",
+        json={"new_password": "taken-over", "old_password": ADMIN_PASSWORD},
+        headers=own,
+    )
+    assert others.status_code == 403
+    unknown = await api.client.put(
+        "/api/v1/users/nobody/password", json={"new_password": "whatever1"}, headers=admin
+    )
+    assert unknown.status_code == 404
+    assert error_of(unknown)["field"] == "username"
