@@ -220,3 +220,56 @@ def test_run_on_ipv6_loopback(launch_switch) -> None:
     switch = launch_switch(host="::1")
     assert f"listening for SIP over UDP on [::1]:{switch.sip_port}" in switch.log()
     assert switch.stop() == 0
+
+
+def test_run_serves_the_http_api_with_the_first_admin(launch_switch) -> None:
+    """`softswitch run` serves /api/v1 on http_listen; the first-start admin can log in and
+    change a parameter, and the change is kept across a restart on the same data directory."""
+    import json
+    import re
+    import urllib.request
+
+    def call(base: str, method: str, path: str, body: object = None, token: str = "") -> object:
+        request = urllib.request.Request(
+            base + path,
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"}
+            | ({"Authorization": f"Bearer {token}"} if token else {}),
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return json.loads(answer.read() or b"null")
+
+    def http_base(log: str) -> str:
+        found = re.search(r"listening for HTTP on (\S+)", log)
+        assert found is not None, log
+        return f"http://{found.group(1)}"
+
+    env = {"SOFTSWITCH_ADMIN_PASSWORD": "Correct-Horse-9"}
+    switch = launch_switch(env)
+    base = http_base(switch.log())
+    assert call(base, "GET", "/api/v1/health") == {"status": "ok", "database": True}
+    login = call(
+        base,
+        "POST",
+        "/api/v1/auth/login",
+        {"username": "admin", "password": env["SOFTSWITCH_ADMIN_PASSWORD"]},
+    )
+    assert isinstance(login, dict)
+    token = login["access_token"]
+    changed = call(base, "PUT", "/api/v1/params/SS_SIP_SESSION_TTL", {"value": "900"}, token)
+    assert isinstance(changed, dict) and changed["value"] == "900"
+    assert switch.stop(signal.SIGINT) == 0
+
+    again = launch_switch({"SOFTSWITCH_DATA_DIR": str(switch.data_dir)})
+    base = http_base(again.log())
+    login = call(
+        base,
+        "POST",
+        "/api/v1/auth/login",
+        {"username": "admin", "password": env["SOFTSWITCH_ADMIN_PASSWORD"]},
+    )
+    assert isinstance(login, dict)
+    kept = call(base, "GET", "/api/v1/params/SS_SIP_SESSION_TTL", token=login["access_token"])
+    assert isinstance(kept, dict) and kept["value"] == "900" and kept["overridden"] is True
+    assert again.stop(signal.SIGINT) == 0

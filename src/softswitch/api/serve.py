@@ -66,7 +66,8 @@ async def serve_http(app: FastAPI, host: str, port: int) -> HttpServer:
     Returns once the server accepts connections and the app's startup (lifespan) has run;
     raises ``RuntimeError`` if it does not start.
     """
-    sock = socket.create_server((host, port), reuse_port=False)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.create_server((host, port), family=family, reuse_port=False)
     sock.setblocking(False)
     bound_port = int(sock.getsockname()[1])
     config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)

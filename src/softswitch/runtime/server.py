@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from softswitch import __version__
+from softswitch.api import HttpServer, create_app, serve_http
 from softswitch.operators import OperatorService
 from softswitch.params import ParamChange, ParamStore, load_catalog, resend_interval
 from softswitch.runtime.dispatcher import BasicDispatcher, Capabilities
@@ -78,6 +79,8 @@ class Server:
         self.driver: Driver | None = None
         self.endpoint: Endpoint | None = None
         self.database: AsyncEngine | None = None
+        self.operators: OperatorService | None = None
+        self.http: HttpServer | None = None
         self.listening: list[tuple[str, HostPort]] = []
         self._unsubscribe: list[Callable[[], None]] = []
 
@@ -86,6 +89,7 @@ class Server:
         settings, params = self.settings, self.params
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         await self._open_database()
+        await self._open_http()
         addresses = [*settings.sip_listen, *settings.sip_tls_listen]
         config = EndpointConfig(timers=timer_config(params), local_addresses=_sent_by(addresses))
         endpoint = self.endpoint = Endpoint(config)
@@ -149,7 +153,7 @@ class Server:
             engine.url.render_as_string(hide_password=True),
             await current_revision(engine),
         )
-        operators = OperatorService(sessions(engine), self.params, _utcnow)
+        operators = self.operators = OperatorService(sessions(engine), self.params, _utcnow)
         given = self.settings.admin_password
         password = await operators.ensure_admin(given)
         if password is not None and not given:
@@ -160,6 +164,17 @@ class Server:
                 password,
             )
 
+    async def _open_http(self) -> None:
+        """Serve the HTTP API. It starts before SIP: its startup loads the parameter overrides
+        saved in the database into the store, so SIP starts with the operator's values."""
+        assert self.database is not None and self.operators is not None
+        app = create_app(
+            engine=self.database, params=self.params, operators=self.operators, clock=_utcnow
+        )
+        local = self.settings.http_listen
+        self.http = await serve_http(app, local.host, local.port)
+        _log.info("listening for HTTP on %s (API under /api/v1, docs at /docs)", local)
+
     async def stop(self) -> None:
         """Close every socket and the database; safe to call more than once."""
         for unsubscribe in self._unsubscribe:
@@ -168,6 +183,9 @@ class Server:
         if self.driver is not None:
             await self.driver.close()
             self.driver = None
+        if self.http is not None:
+            await self.http.stop()
+            self.http = None
         if self.database is not None:
             await self.database.dispose()
             self.database = None
