@@ -6,31 +6,15 @@ the production cost), and the app serving on 127.0.0.1 (see ``api_support``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 from api_support import Api, FakeClock, seed
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from fixtures.postgres import ENGINES, empty_database
-from fixtures.postgres import postgres_url as postgres_url  # the session-scoped server
-from softswitch.storage import create_engine, upgrade_engine
-
-
-@pytest.fixture(params=ENGINES)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database for one test, on each engine in turn."""
-    with empty_database(request.param, request, tmp_path) as url:
-        yield url
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
-    await upgrade_engine(engine)
-    yield engine
-    await engine.dispose()
+from fixtures.database import database_url as database_url
+from fixtures.database import engine as engine
+from fixtures.database import postgres_url as postgres_url
 
 
 @pytest.fixture

@@ -8,31 +8,15 @@ is started once per session, lazily, only when a PostgreSQL case actually runs.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from fixtures.postgres import ENGINES, empty_database
-from fixtures.postgres import postgres_url as postgres_url  # the session-scoped server
-from softswitch.storage import create_engine, sessions, upgrade_engine
-
-
-@pytest.fixture(params=ENGINES)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database for one test, on each engine in turn."""
-    with empty_database(request.param, request, tmp_path) as url:
-        yield url
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    """An engine on a freshly migrated database."""
-    engine = create_engine(database_url)
-    await upgrade_engine(engine)
-    yield engine
-    await engine.dispose()
+from fixtures.database import database_url as database_url
+from fixtures.database import engine as engine
+from fixtures.database import postgres_url as postgres_url
+from softswitch.storage import sessions
 
 
 @pytest.fixture

@@ -53,16 +53,7 @@ def _refusal(exc: Exception, password_field: str) -> ApiError:
 
 
 def _out(user: UserView) -> UserOut:
-    return UserOut(
-        id=user.id,
-        username=user.username,
-        role=user.role,
-        agent_id=user.agent_id,
-        account_id=user.account_id,
-        enabled=user.enabled,
-        locked_until=user.locked_until,
-        last_login_at=user.last_login_at,
-    )
+    return UserOut.model_validate(user, from_attributes=True)
 
 
 @router.post("", response_model=UserOut, status_code=201, responses=_ERRORS)
