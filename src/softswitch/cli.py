@@ -10,20 +10,28 @@ Subcommands (``SETTINGS`` is ``[--config FILE] [--data-dir DIR]``, over the same
     softswitch user add USERNAME --role ROLE [--agent-id N] [--account-id N]
                         [--password-stdin] SETTINGS
     softswitch user passwd USERNAME [--password-stdin] SETTINGS
-    softswitch params list [--group GROUP]
-    softswitch params get NAME [--file OVERRIDES]
-    softswitch params check FILE
+    softswitch param list [--group GROUP] [--overridden] [--file OVERRIDES] SETTINGS
+    softswitch param get NAME [--file OVERRIDES] SETTINGS
+    softswitch param set NAME VALUE SETTINGS
+    softswitch param reset NAME SETTINGS
+    softswitch param check FILE
     softswitch version
 
-``db`` and ``user`` act without a login, as the system actor: they are for whoever has shell
-access to the data directory (or the database credentials), who controls the data anyway
-(see ``softswitch.runtime.admin``). Passwords are never taken from the command line, where
-``ps`` and shell history would show them: they are prompted for twice on a terminal, or read
-as the first line of standard input with ``--password-stdin`` (for scripts).
+``params`` is accepted for ``param``. ``param list`` and ``get`` show the values in force: the
+catalogue defaults, then the override file, then the overrides stored in the database (the
+order ``run`` applies them); with no database yet, the first two. ``param set`` and ``reset``
+store the change in the database with an audit row, exactly as the HTTP API does; a running
+switch reads them at its next start (changes through the API apply at once).
+
+``db``, ``user`` and ``param set/reset`` act without a login, as the system actor: they are
+for whoever has shell access to the data directory (or the database credentials), who controls
+the data anyway (see ``softswitch.runtime.admin``). Passwords are never taken from the command
+line, where ``ps`` and shell history would show them: they are prompted for twice on a
+terminal, or read as the first line of standard input with ``--password-stdin`` (for scripts).
 
 This is the only module that prints; everything it shows comes from the packages below it.
 Exit codes: 0 success, 1 a checked error (bad setting, bad parameter file, refused user
-operation, database behind the code), 2 bad usage.
+operation, unknown parameter or value not allowed, database behind the code), 2 bad usage.
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ from softswitch import __version__
 from softswitch.params import ParamError, ParamStore, load_catalog
 
 if TYPE_CHECKING:
+    from softswitch.runtime.admin import ParamValue
     from softswitch.runtime.settings import Settings
 
 __all__ = ["main"]
@@ -49,6 +58,14 @@ __all__ = ["main"]
 _ROLES = ("admin", "operator", "agent", "customer")
 """The values of ``softswitch.storage.models.Role`` (spelled out so ``--help`` needs no import
 of the storage layer)."""
+
+
+_PARAM_HELP = (
+    "list and get show the values in force: catalogue defaults, then the override file, then "
+    "the overrides stored in the database. set and reset write the database (with an audit "
+    "row by 'system'), as the HTTP API does; a running switch picks up API changes at once "
+    "but reads changes made here at its next start."
+)
 
 
 def _settings_options() -> argparse.ArgumentParser:
@@ -104,13 +121,42 @@ def _parser() -> argparse.ArgumentParser:
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
 
-    params = commands.add_parser("params", help="system parameters (SS_*, SERVER_*, IVR_*)")
+    params = commands.add_parser(
+        "param",
+        aliases=["params"],
+        help="system parameters (SS_*, SERVER_*, IVR_*)",
+        description=_PARAM_HELP,
+    )
     verbs = params.add_subparsers(dest="verb", required=True, metavar="VERB")
-    listing = verbs.add_parser("list", help="print the catalogue")
+    file_help = "override file (default: the params_file setting, SOFTSWITCH_PARAMS_FILE)"
+    listing = verbs.add_parser(
+        "list",
+        parents=[common],
+        help="every parameter: name, type, value in force, source, allowed values, meaning",
+    )
     listing.add_argument("--group", help="only this group (e.g. softswitch.sip)")
-    get = verbs.add_parser("get", help="print the value in force of one parameter")
-    get.add_argument("name")
-    get.add_argument("--file", type=Path, help="override file (default: SOFTSWITCH_PARAMS_FILE)")
+    listing.add_argument(
+        "--overridden", action="store_true", help="only those not at their default"
+    )
+    listing.add_argument("--file", type=Path, help=file_help)
+    get = verbs.add_parser(
+        "get", parents=[common], help="print the value in force of one parameter"
+    )
+    get.add_argument("name", help="canonical name or alias, any case")
+    get.add_argument("--file", type=Path, help=file_help)
+    setter = verbs.add_parser(
+        "set",
+        parents=[common],
+        help="store an override in the database (read by a running switch at its next start)",
+    )
+    setter.add_argument("name", help="canonical name or alias, any case")
+    setter.add_argument("value")
+    reset = verbs.add_parser(
+        "reset",
+        parents=[common],
+        help="remove the database override (read by a running switch at its next start)",
+    )
+    reset.add_argument("name", help="canonical name or alias, any case")
     check = verbs.add_parser("check", help="validate a parameter override file")
     check.add_argument("file", type=Path)
 
@@ -227,12 +273,20 @@ def _user(args: argparse.Namespace) -> int:
 
 
 def _admin(args: argparse.Namespace) -> int:
-    """``db`` and ``user``: every refusal is one line on stderr and exit code 1."""
+    """``db``, ``user`` and ``param``: every refusal is one line on stderr and exit code 1."""
     from softswitch.operators import OperatorError
     from softswitch.runtime.admin import AdminError
 
     try:
-        return _db(args) if args.command == "db" else _user(args)
+        if args.command == "db":
+            return _db(args)
+        if args.command == "user":
+            return _user(args)
+        return _param(args)
+    except BrokenPipeError:
+        # `softswitch param list | head`: the reader left; that is not an error.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the exit flush quiet
+        return 0
     except _UsageError as exc:
         print(f"softswitch: {exc}", file=sys.stderr)
         return 2
@@ -245,24 +299,51 @@ def _admin(args: argparse.Namespace) -> int:
         return 1
 
 
-def _params_list(group: str | None) -> int:
-    registry = load_catalog()
-    params = registry.in_group(group) if group else tuple(registry)
-    for param in params:
-        default = param.format(param.default)
-        print(f"{param.name}\t{param.kind.value}\t{default}\t{param.allowed}\t{param.doc}")
+def _param_line(view: ParamValue) -> str:
+    param = view.param
+    return (
+        f"{param.name}\t{param.kind.value}\t{view.value}\t{view.source.value}"
+        f"\t{param.allowed}\t{param.doc}"
+    )
+
+
+def _param(args: argparse.Namespace) -> int:
+    from softswitch.runtime.admin import params_in_force, reset_param, set_param
+
+    if args.verb == "check":
+        return _params_check(args.file)
+    settings = _settings(args)
+    if args.verb == "set":
+        update = asyncio.run(set_param(settings, args.name, args.value))
+        print(f"{update.name}: {update.before} -> {update.after} (stored; {_NEXT_START})")
+        return 0
+    if args.verb == "reset":
+        update = asyncio.run(reset_param(settings, args.name))
+        if not update.stored:
+            print(f"{update.name}: no override stored, {update.after} stays in force")
+            return 0
+        print(f"{update.name}: {update.before} -> {update.after} (reset; {_NEXT_START})")
+        return 0
+    in_force = asyncio.run(params_in_force(settings, params_file=args.file))
+    if not in_force.database:
+        print(
+            "softswitch: no database yet, showing defaults and the override file",
+            file=sys.stderr,
+        )
+    if args.verb == "get":
+        view = in_force.get(args.name)
+        print(f"{view.param.name} = {view.value}")
+        return 0
+    registry = in_force.store.registry
+    members = registry.in_group(args.group) if args.group else tuple(registry)
+    for param in members:
+        view = in_force.view(param)
+        if view.overridden or not args.overridden:
+            print(_param_line(view))
     return 0
 
 
-def _params_get(name: str, file: Path | None) -> int:
-    store = ParamStore(load_catalog())
-    if file is None and os.environ.get("SOFTSWITCH_PARAMS_FILE"):
-        file = Path(os.environ["SOFTSWITCH_PARAMS_FILE"])
-    if file is not None:
-        store.load_file(file)
-    param = store.registry.get(name)
-    print(f"{param.name} = {param.format(store.get(param.name))}")
-    return 0
+_NEXT_START = "a running switch reads it at its next start"
 
 
 def _params_check(file: Path) -> int:
@@ -280,21 +361,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "run":
         return _run(args)
-    if args.command in ("db", "user"):
-        return _admin(args)
-    try:
-        if args.verb == "list":
-            return _params_list(args.group)
-        if args.verb == "get":
-            return _params_get(args.name, args.file)
-        return _params_check(args.file)
-    except BrokenPipeError:
-        # `softswitch params list | head`: the reader left; that is not an error.
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the exit flush quiet
-        return 0
-    except (ParamError, OSError) as exc:
-        print(f"softswitch: {exc}", file=sys.stderr)
-        return 1
+    return _admin(args)
 
 
 if __name__ == "__main__":

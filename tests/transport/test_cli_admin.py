@@ -28,6 +28,7 @@ from softswitch.runtime.settings import load_settings
 from softswitch.storage.db import DEFAULT_DB_FILE, create_engine, sessions
 from softswitch.storage.migrate import head_revision, upgrade
 from softswitch.storage.models import AuditEntry
+from softswitch.storage.repos import ParamOverrideRepo
 
 PASSWORD = "correct-horse-1"
 NEW_PASSWORD = "battery-staple-2"
@@ -297,3 +298,182 @@ def test_prompted_password_must_be_typed_twice_alike(
     assert len(prompts) == 4 and "grace" in prompts[0]
     assert "created user grace" in capsys.readouterr().out
     assert logins(data_dir, "grace", [PASSWORD]) == [LoginOutcome.OK]
+
+
+# -- softswitch param ---------------------------------------------------------------------------
+
+
+def audit_params(data_dir: Path) -> list[tuple[str, str, str, object, object]]:
+    """(who, action, parameter, before, after) of every parameter audit row, oldest first."""
+
+    async def read() -> list[tuple[str, str, str, object, object]]:
+        settings = load_settings({"SOFTSWITCH_DATA_DIR": str(data_dir)})
+        engine = create_engine(settings.database_url)
+        try:
+            async with sessions(engine)() as session:
+                rows = await session.scalars(
+                    select(AuditEntry).where(AuditEntry.entity == "param").order_by(AuditEntry.id)
+                )
+                return [
+                    (row.username, row.action, row.entity_id, row.before, row.after) for row in rows
+                ]
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
+
+
+def stored_overrides(data_dir: Path) -> dict[str, str]:
+    """The override rows in the command's database, read through the repository."""
+
+    async def read() -> dict[str, str]:
+        settings = load_settings({"SOFTSWITCH_DATA_DIR": str(data_dir)})
+        engine = create_engine(settings.database_url)
+        try:
+            return await ParamOverrideRepo(sessions(engine)).load()
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
+
+
+def test_param_set_is_in_force_for_get_and_list_and_audited_as_system(data_dir: Path) -> None:
+    done = softswitch("param", "set", "ss_qos_signal", "0x28", data_dir=data_dir)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("SS_QOS_SIGNAL: 0xa0 -> 0x28 (stored;")
+    assert "next start" in done.stdout
+    assert stored_overrides(data_dir) == {"SS_QOS_SIGNAL": "0x28"}
+    assert audit_params(data_dir) == [
+        (
+            "system",
+            "update",
+            "SS_QOS_SIGNAL",
+            {"name": "SS_QOS_SIGNAL", "value": "0xa0"},
+            {"name": "SS_QOS_SIGNAL", "value": "0x28"},
+        )
+    ]
+
+    got = softswitch("param", "get", "SS_QOS_SIGNAL", data_dir=data_dir)
+    assert got.returncode == 0, got.stderr
+    assert got.stdout.strip() == "SS_QOS_SIGNAL = 0x28"
+
+    listed = softswitch("param", "list", "--overridden", data_dir=data_dir)
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("SS_QOS_SIGNAL\thex\t0x28\tdatabase\t")
+
+
+def test_param_list_marks_database_overrides_among_defaults(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        in_process(monkeypatch, "param", "set", "SS_TCP_CLOSE_RESET", "on", data_dir=data_dir) == 0
+    )
+    capsys.readouterr()
+    assert (
+        in_process(monkeypatch, "param", "list", "--group", "softswitch.sip", data_dir=data_dir)
+        == 0
+    )
+    lines = capsys.readouterr().out.splitlines()
+    by_name = {line.split("\t")[0]: line.split("\t") for line in lines}
+    assert by_name["SS_TCP_CLOSE_RESET"][2:4] == ["On", "database"]
+    assert len(by_name) == len(load_catalog().in_group("softswitch.sip"))
+    others = [fields for name, fields in by_name.items() if name != "SS_TCP_CLOSE_RESET"]
+    assert others and all(fields[3] == "default" for fields in others)
+    # --overridden with nothing overridden in the group prints nothing.
+    args = ("param", "list", "--group", "softswitch.sip", "--overridden")
+    assert in_process(monkeypatch, "param", "reset", "SS_TCP_CLOSE_RESET", data_dir=data_dir) == 0
+    capsys.readouterr()
+    assert in_process(monkeypatch, *args, data_dir=data_dir) == 0
+    assert capsys.readouterr().out == ""
+
+
+def test_param_set_invalid_value_is_refused_and_nothing_is_written(data_dir: Path) -> None:
+    done = softswitch("param", "set", "SS_QOS_SIGNAL", "0x100", data_dir=data_dir)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "SS_QOS_SIGNAL must be a hexadecimal number from 0x00 to 0xff" in lines[0]
+    assert "'0x100'" in lines[0]
+    assert done.stdout == ""
+    assert stored_overrides(data_dir) == {}
+    assert audit_params(data_dir) == []
+
+
+def test_param_unknown_name_suggests_the_close_one(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for verb in (
+        ("get", "SS_QOS_SIGNL"),
+        ("set", "SS_QOS_SIGNL", "0x28"),
+        ("reset", "SS_QOS_SIGNL"),
+    ):
+        assert in_process(monkeypatch, "param", *verb, data_dir=data_dir) == 1
+        err = capsys.readouterr().err.strip()
+        assert err == "softswitch: unknown parameter 'SS_QOS_SIGNL'; did you mean SS_QOS_SIGNAL?"
+    assert stored_overrides(data_dir) == {}
+
+
+def test_param_reset_removes_the_override_with_an_audit_row(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert in_process(monkeypatch, "param", "set", "SS_QOS_SIGNAL", "0x28", data_dir=data_dir) == 0
+    capsys.readouterr()
+    assert in_process(monkeypatch, "param", "reset", "ss_qos_signal", data_dir=data_dir) == 0
+    assert capsys.readouterr().out.startswith("SS_QOS_SIGNAL: 0x28 -> 0xa0 (reset;")
+    assert stored_overrides(data_dir) == {}
+    assert [row[:3] for row in audit_params(data_dir)] == [
+        ("system", "update", "SS_QOS_SIGNAL"),
+        ("system", "reset", "SS_QOS_SIGNAL"),
+    ]
+    assert in_process(monkeypatch, "param", "get", "SS_QOS_SIGNAL", data_dir=data_dir) == 0
+    assert capsys.readouterr().out.strip() == "SS_QOS_SIGNAL = 0xa0"
+
+    # A second reset finds nothing to remove, says so, and writes no audit row.
+    assert in_process(monkeypatch, "param", "reset", "SS_QOS_SIGNAL", data_dir=data_dir) == 0
+    assert "no override stored" in capsys.readouterr().out
+    assert len(audit_params(data_dir)) == 2
+
+
+def test_params_plural_is_the_same_command(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert in_process(monkeypatch, "params", "set", "ss_qos_signal", "0x30", data_dir=data_dir) == 0
+    assert "0xa0 -> 0x30" in capsys.readouterr().out
+    assert stored_overrides(data_dir) == {"SS_QOS_SIGNAL": "0x30"}
+    assert in_process(monkeypatch, "params", "get", "ss_qos_signal", data_dir=data_dir) == 0
+    assert capsys.readouterr().out.strip() == "SS_QOS_SIGNAL = 0x30"
+    assert in_process(monkeypatch, "params", "list", "--overridden", data_dir=data_dir) == 0
+    assert capsys.readouterr().out.startswith("SS_QOS_SIGNAL\thex\t0x30\tdatabase\t")
+
+
+def test_param_database_override_beats_the_override_file(
+    data_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The order `run` applies them: defaults, then the file, then the database."""
+    overrides = tmp_path / "params.conf"
+    overrides.write_text("SS_QOS_SIGNAL = 0x28\n")
+    file = ("--file", str(overrides))
+    assert in_process(monkeypatch, "param", "list", "--overridden", *file, data_dir=data_dir) == 0
+    assert capsys.readouterr().out.startswith("SS_QOS_SIGNAL\thex\t0x28\tfile\t")
+    assert in_process(monkeypatch, "param", "set", "SS_QOS_SIGNAL", "0x30", data_dir=data_dir) == 0
+    capsys.readouterr()
+    assert in_process(monkeypatch, "param", "get", "SS_QOS_SIGNAL", *file, data_dir=data_dir) == 0
+    assert capsys.readouterr().out.strip() == "SS_QOS_SIGNAL = 0x30"
+
+
+def test_param_without_database_reads_defaults_but_refuses_to_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data_dir = tmp_path / "data"
+    assert in_process(monkeypatch, "param", "get", "SS_QOS_SIGNAL", data_dir=data_dir) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip() == "SS_QOS_SIGNAL = 0xa0"
+    assert "no database yet" in captured.err
+    assert in_process(monkeypatch, "param", "set", "SS_QOS_SIGNAL", "0x28", data_dir=data_dir) == 1
+    assert "run 'softswitch db upgrade' first" in capsys.readouterr().err
+    assert not (data_dir / DEFAULT_DB_FILE).exists()  # neither reading nor refusing creates it
