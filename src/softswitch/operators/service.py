@@ -39,7 +39,8 @@ from softswitch.operators.passwords import (
 )
 from softswitch.operators.policy import SYSTEM, Action, Actor, Resource, Target, can
 from softswitch.params import ParamStore
-from softswitch.storage.models import Account, Agent, AuditEntry, OperatorUser, Role
+from softswitch.storage.models import Account, Agent, OperatorUser, Role
+from softswitch.storage.repos.audit import record_audit
 
 __all__ = [
     "ADMIN_USERNAME",
@@ -427,18 +428,17 @@ def _audit(
     now: datetime,
     remote_addr: str,
 ) -> None:
-    session.add(
-        AuditEntry(
-            occurred_at=now,
-            user_id=actor.user_id,
-            username=actor.username[:64],
-            action=action,
-            entity=ENTITY,
-            entity_id=str(user.id),
-            before=before,
-            after=after,
-            remote_addr=remote_addr[:64],
-        )
+    record_audit(
+        session,
+        user_id=actor.user_id,
+        username=actor.username,
+        action=action,
+        entity=ENTITY,
+        entity_id=str(user.id),
+        before=before,
+        after=after,
+        now=now,
+        remote_addr=remote_addr,
     )
 
 

@@ -4,7 +4,16 @@ They take a session factory and plain values (ids, names, texts), never a reques
 object of an upper layer, and each write runs in one transaction with its audit-log row.
 """
 
+from softswitch.storage.repos.audit import record_audit
 from softswitch.storage.repos.params import PARAM_ENTITY, Editor, ParamOverrideRepo
 from softswitch.storage.repos.tokens import TokenOwner, TokenRepo, hash_token
 
-__all__ = ["PARAM_ENTITY", "Editor", "ParamOverrideRepo", "TokenOwner", "TokenRepo", "hash_token"]
+__all__ = [
+    "PARAM_ENTITY",
+    "Editor",
+    "ParamOverrideRepo",
+    "TokenOwner",
+    "TokenRepo",
+    "hash_token",
+    "record_audit",
+]

@@ -13,7 +13,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from softswitch.storage.models import AuditEntry, ParamOverride
+from softswitch.storage.models import ParamOverride
+from softswitch.storage.repos.audit import record_audit
 
 __all__ = ["PARAM_ENTITY", "Editor", "ParamOverrideRepo"]
 
@@ -81,16 +82,15 @@ def _audit(
     after: str,
     now: datetime,
 ) -> None:
-    session.add(
-        AuditEntry(
-            occurred_at=now,
-            user_id=editor.user_id,
-            username=editor.username[:64],
-            action=action,
-            entity=PARAM_ENTITY,
-            entity_id=name[:64],
-            before={"name": name, "value": before},
-            after={"name": name, "value": after},
-            remote_addr=editor.remote_addr[:64],
-        )
+    record_audit(
+        session,
+        user_id=editor.user_id,
+        username=editor.username,
+        action=action,
+        entity=PARAM_ENTITY,
+        entity_id=name,
+        before={"name": name, "value": before},
+        after={"name": name, "value": after},
+        now=now,
+        remote_addr=editor.remote_addr,
     )
