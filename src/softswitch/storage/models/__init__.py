@@ -9,6 +9,7 @@ from softswitch.storage.models.agents import Agent
 from softswitch.storage.models.audit import AuditEntry
 from softswitch.storage.models.base import Base, MediaProxyMode, Registration, Transport
 from softswitch.storage.models.cdrs import Cdr
+from softswitch.storage.models.changes import ChangeRow
 from softswitch.storage.models.ledger import LedgerEntry, LedgerKind
 from softswitch.storage.models.mapping_gateways import MappingGateway
 from softswitch.storage.models.params import ParamOverride
@@ -28,6 +29,7 @@ __all__ = [
     "Base",
     "BillingMode",
     "Cdr",
+    "ChangeRow",
     "LedgerEntry",
     "LedgerKind",
     "MappingGateway",

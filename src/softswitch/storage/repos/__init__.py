@@ -5,15 +5,19 @@ object of an upper layer, and each write runs in one transaction with its audit-
 """
 
 from softswitch.storage.repos.audit import record_audit
+from softswitch.storage.repos.changes import Change, ChangeFeedRepo, record_change
 from softswitch.storage.repos.params import PARAM_ENTITY, Editor, ParamOverrideRepo
 from softswitch.storage.repos.tokens import TokenOwner, TokenRepo, hash_token
 
 __all__ = [
     "PARAM_ENTITY",
+    "Change",
+    "ChangeFeedRepo",
     "Editor",
     "ParamOverrideRepo",
     "TokenOwner",
     "TokenRepo",
     "hash_token",
     "record_audit",
+    "record_change",
 ]

@@ -37,7 +37,7 @@ class TokenOwner:
     role: Role
     agent_id: int | None
     account_id: int | None
-    expires_at: datetime
+    expires_at: datetime | None
 
 
 class TokenRepo:
@@ -74,7 +74,11 @@ class TokenRepo:
         if found is None:
             return None
         row, user = found
-        if row.revoked_at is not None or row.expires_at <= now or not user.enabled:
+        if (
+            row.revoked_at is not None
+            or (row.expires_at is not None and row.expires_at <= now)
+            or not user.enabled
+        ):
             return None
         return TokenOwner(
             user.id, user.username, user.role, user.agent_id, user.account_id, row.expires_at
