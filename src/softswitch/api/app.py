@@ -20,10 +20,11 @@ import softswitch
 from softswitch.api.deps import ApiContext
 from softswitch.api.errors import install_error_handlers
 from softswitch.api.routes import api_router
+from softswitch.manage import ChangeFeed, ManageContext
 from softswitch.operators import Clock, OperatorService
 from softswitch.params import ParamError, ParamStore
 from softswitch.storage import sessions as session_factory
-from softswitch.storage.repos import ParamOverrideRepo, TokenRepo
+from softswitch.storage.repos import ChangeFeedRepo, ParamOverrideRepo, TokenRepo
 
 __all__ = ["DEFAULT_TOKEN_LIFETIME", "create_app", "load_overrides"]
 
@@ -57,9 +58,15 @@ def create_app(
     operators: OperatorService,
     clock: Clock,
     token_lifetime: timedelta = DEFAULT_TOKEN_LIFETIME,
+    feed: ChangeFeed | None = None,
 ) -> FastAPI:
-    """The HTTP API over ``engine``, with routes under ``/api/v1``."""
+    """The HTTP API over ``engine``, with routes under ``/api/v1``.
+
+    ``feed`` is the switch's change-feed follower (the call path subscribes to it); without
+    one the app makes its own, so writes still record their feed rows.
+    """
     sessions = session_factory(engine)
+    feed = feed if feed is not None else ChangeFeed(ChangeFeedRepo(sessions))
     context = ApiContext(
         engine=engine,
         sessions=sessions,
@@ -69,6 +76,7 @@ def create_app(
         tokens=TokenRepo(sessions),
         overrides=ParamOverrideRepo(sessions),
         token_lifetime=token_lifetime,
+        manage=ManageContext(sessions=sessions, params=params, clock=clock, feed=feed),
     )
 
     @asynccontextmanager

@@ -16,6 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from softswitch.api.errors import ApiError
+from softswitch.manage import ManageContext, Who
 from softswitch.operators import Actor, Clock, OperatorService
 from softswitch.params import ParamStore
 from softswitch.storage.repos import ParamOverrideRepo, TokenRepo
@@ -25,9 +26,11 @@ __all__ = [
     "BearerToken",
     "Context",
     "CurrentActor",
+    "CurrentWho",
     "bearer_token",
     "context",
     "current_actor",
+    "current_who",
     "remote_addr",
 ]
 
@@ -44,6 +47,7 @@ class ApiContext:
     tokens: TokenRepo
     overrides: ParamOverrideRepo
     token_lifetime: timedelta
+    manage: ManageContext
     param_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def now(self) -> datetime:
@@ -105,4 +109,12 @@ async def current_actor(token: BearerToken, ctx: Annotated[ApiContext, Depends(c
 
 
 CurrentActor = Annotated[Actor, Depends(current_actor)]
+
+
+async def current_who(actor: CurrentActor, request: Request) -> Who:
+    """The actor with its address: what a management write records in the audit log."""
+    return Who(actor, remote_addr(request))
+
+
+CurrentWho = Annotated[Who, Depends(current_who)]
 Context = Annotated[ApiContext, Depends(context)]

@@ -15,6 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from softswitch.manage import ManageError
+
 __all__ = ["ApiError", "error_body", "install_error_handlers"]
 
 _LOCATIONS = frozenset({"body", "query", "path", "header", "cookie"})
@@ -66,6 +68,11 @@ async def _on_api_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _on_manage_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ManageError)
+    return JSONResponse(error_body(exc.code, exc.message, exc.field), status_code=exc.status)
+
+
 async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = list(exc.errors())
@@ -91,5 +98,6 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     """Route every refusal through :func:`error_body`."""
     app.add_exception_handler(ApiError, _on_api_error)
+    app.add_exception_handler(ManageError, _on_manage_error)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
