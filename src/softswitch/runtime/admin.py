@@ -35,13 +35,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from softswitch.api import load_overrides
+from softswitch.manage import ChangeFeed, ManageContext
 from softswitch.operators import SYSTEM, Clock, OperatorService, PasswordHashing, Role, UserView
 from softswitch.params import Param, ParamStore
 from softswitch.runtime.server import load_params
 from softswitch.runtime.settings import Settings
 from softswitch.storage.db import create_engine, sessions
 from softswitch.storage.migrate import current_revision, head_revision, upgrade_engine
-from softswitch.storage.repos import Editor, ParamOverrideRepo
+from softswitch.storage.repos import ChangeFeedRepo, Editor, ParamOverrideRepo
 
 __all__ = [
     "AdminError",
@@ -53,6 +54,7 @@ __all__ = [
     "add_user",
     "database_status",
     "display_url",
+    "open_manage",
     "params_in_force",
     "reset_param",
     "set_param",
@@ -157,6 +159,28 @@ async def _operators(
     async with _engine(settings) as engine:
         await _require_head(settings, engine)
         yield OperatorService(sessions(engine), params, clock, hashing=hashing)
+
+
+@asynccontextmanager
+async def open_manage(settings: Settings, clock: Clock = _utcnow) -> AsyncIterator[ManageContext]:
+    """The management services' context on the configured database, for CLI commands that
+    read or write the configuration (rates import, cdr export, config export/apply).
+
+    The database must exist and be at the newest revision. Writes record their change-feed
+    rows like the API's do, so a running switch picks them up within a second; this process
+    has no subscribers of its own.
+    """
+    path = _sqlite_file(settings.database_url)
+    if path is not None and not path.exists():
+        raise AdminError(f"no database at {path}: run 'softswitch db upgrade' first")
+    params = load_params(settings)
+    async with _engine(settings) as engine:
+        await _require_head(settings, engine)
+        factory = sessions(engine)
+        overrides = ParamOverrideRepo(factory)
+        await load_overrides(params, overrides)
+        feed = ChangeFeed(ChangeFeedRepo(factory))
+        yield ManageContext(sessions=factory, params=params, clock=clock, feed=feed)
 
 
 async def add_user(
