@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from softswitch.manage import ManageError
@@ -73,6 +74,14 @@ async def _on_manage_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body(exc.code, exc.message, exc.field), status_code=exc.status)
 
 
+async def _on_data_error(request: Request, exc: Exception) -> JSONResponse:
+    # The schemas bound every value; this is the safety net for one the database still refuses
+    # (an engine-specific limit), answered as the client's error it is rather than a 500.
+    assert isinstance(exc, DataError)
+    message = f"a value does not fit the database: {str(exc.orig).splitlines()[0]}"
+    return JSONResponse(error_body("invalid", message, None), status_code=422)
+
+
 async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = list(exc.errors())
@@ -99,5 +108,6 @@ def install_error_handlers(app: FastAPI) -> None:
     """Route every refusal through :func:`error_body`."""
     app.add_exception_handler(ApiError, _on_api_error)
     app.add_exception_handler(ManageError, _on_manage_error)
+    app.add_exception_handler(DataError, _on_data_error)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
