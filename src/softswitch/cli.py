@@ -20,8 +20,8 @@ Subcommands (``SETTINGS`` is ``[--config FILE] [--data-dir DIR]``, over the same
 ``params`` is accepted for ``param``. ``param list`` and ``get`` show the values in force: the
 catalogue defaults, then the override file, then the overrides stored in the database (the
 order ``run`` applies them); with no database yet, the first two. ``param set`` and ``reset``
-store the change in the database with an audit row, exactly as the HTTP API does; a running
-switch reads them at its next start (changes through the API apply at once).
+store the change in the database with an audit row and a change-feed row, exactly as the HTTP
+API does; a running switch follows the feed and applies them within about a second.
 
 ``db``, ``user`` and ``param set/reset`` act without a login, as the system actor: they are
 for whoever has shell access to the data directory (or the database credentials), who controls
@@ -63,8 +63,8 @@ of the storage layer)."""
 _PARAM_HELP = (
     "list and get show the values in force: catalogue defaults, then the override file, then "
     "the overrides stored in the database. set and reset write the database (with an audit "
-    "row by 'system'), as the HTTP API does; a running switch picks up API changes at once "
-    "but reads changes made here at its next start."
+    "row by 'system'), as the HTTP API does; a running switch applies them within about a "
+    "second."
 )
 
 
@@ -147,14 +147,14 @@ def _parser() -> argparse.ArgumentParser:
     setter = verbs.add_parser(
         "set",
         parents=[common],
-        help="store an override in the database (read by a running switch at its next start)",
+        help="store an override in the database (a running switch applies it within a second)",
     )
     setter.add_argument("name", help="canonical name or alias, any case")
     setter.add_argument("value")
     reset = verbs.add_parser(
         "reset",
         parents=[common],
-        help="remove the database override (read by a running switch at its next start)",
+        help="remove the database override (a running switch applies it within a second)",
     )
     reset.add_argument("name", help="canonical name or alias, any case")
     check = verbs.add_parser("check", help="validate a parameter override file")
@@ -343,7 +343,7 @@ def _param(args: argparse.Namespace) -> int:
     return 0
 
 
-_NEXT_START = "a running switch reads it at its next start"
+_NEXT_START = "a running switch applies it within about a second"
 
 
 def _params_check(file: Path) -> int:

@@ -113,6 +113,10 @@ def test_cli_params_list_get_and_check(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("SOFTSWITCH_PARAMS_FILE", raising=False)
+    # Away from any ./data a developer's own `softswitch run` left in the checkout.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SOFTSWITCH_DATA_DIR", raising=False)
+    monkeypatch.delenv("SOFTSWITCH_DATABASE_URL", raising=False)
     assert main(["params", "list", "--group", "softswitch.sip"]) == 0
     listing = capsys.readouterr().out
     assert "SS_TCP_CLOSE_RESET\tbool\tOff" in listing
@@ -273,3 +277,57 @@ def test_run_serves_the_http_api_with_the_first_admin(launch_switch) -> None:
     kept = call(base, "GET", "/api/v1/params/SS_SIP_SESSION_TTL", token=login["access_token"])
     assert isinstance(kept, dict) and kept["value"] == "900" and kept["overridden"] is True
     assert again.stop(signal.SIGINT) == 0
+
+
+def _register_realm(switch) -> str:
+    """The realm of the digest challenge the switch answers an unauthenticated REGISTER with."""
+    import re
+    import uuid
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(5)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        call_id = uuid.uuid4().hex
+        register = (
+            f"REGISTER sip:127.0.0.1:{switch.sip_port} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-{call_id};rport\r\n"
+            "Max-Forwards: 70\r\nFrom: <sip:1001@127.0.0.1>;tag=r\r\n"
+            f"To: <sip:1001@127.0.0.1>\r\nCall-ID: {call_id}@test\r\nCSeq: 1 REGISTER\r\n"
+            f"Contact: <sip:1001@127.0.0.1:{port}>\r\nContent-Length: 0\r\n\r\n"
+        )
+        sock.sendto(register.encode(), ("127.0.0.1", switch.sip_port))
+        answer = sock.recv(65535).decode()
+    found = re.search(r'realm="([^"]*)"', answer)
+    assert found is not None, answer
+    return found.group(1)
+
+
+def test_a_parameter_set_from_the_shell_reaches_the_running_switch(launch_switch) -> None:
+    """`softswitch param set` in another process writes the database and a change-feed row;
+    the running switch follows the feed and applies the value without a restart."""
+    import time
+
+    switch = launch_switch()
+    assert _register_realm(switch) != "changed.example"
+    code = main(
+        [
+            "param",
+            "set",
+            "SS_SIP_AUTHENTICATION_REALM",
+            "changed.example",
+            "--data-dir",
+            str(switch.data_dir),
+        ]
+    )
+    assert code == 0
+    deadline = time.monotonic() + 15
+    realm = _register_realm(switch)
+    while realm != "changed.example" and time.monotonic() < deadline:
+        time.sleep(0.2)
+        realm = _register_realm(switch)
+    assert realm == "changed.example"
+    assert "SS_SIP_AUTHENTICATION_REALM = changed.example (changed outside this process)" in (
+        switch.log()
+    )
+    assert switch.stop() == 0

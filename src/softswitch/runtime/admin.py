@@ -15,9 +15,8 @@ it behind the operator's back: a migration is a deliberate step (``softswitch db
 
 Parameter changes go through the same :class:`~softswitch.storage.repos.ParamOverrideRepo`
 ``save``/``delete`` as the HTTP API (override row and audit row in one transaction), with the
-system actor as editor. There is no cross-process notification: a running switch applies a
-change made here when it next starts (the API, which shares the switch's in-memory store,
-applies changes at once).
+system actor as editor, and a change-feed row: a running switch follows the feed and applies a
+change made here within about a second (``softswitch.manage.param_sync``).
 """
 
 from __future__ import annotations
@@ -348,7 +347,8 @@ async def set_param(
 
 async def reset_param(settings: Settings, name: str, *, clock: Clock = _utcnow) -> ParamUpdate:
     """Remove the stored override of ``name`` (audit row by ``system``) so the default, or the
-    override file's value, applies at the next start. Raises like :func:`set_param`."""
+    override file's value, applies (a running switch follows within a second). Raises like
+    :func:`set_param`."""
     async with _param_repo(settings) as (store, repo):
         param = store.registry.get(name)
         before = param.format(store.get(param.name))

@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from softswitch import __version__
 from softswitch.api import HttpServer, create_app, serve_http
+from softswitch.manage import ChangeFeed
+from softswitch.manage.param_sync import ParamSync
 from softswitch.operators import OperatorService
 from softswitch.params import ParamChange, ParamStore, load_catalog, resend_interval
 from softswitch.runtime.dispatcher import BasicDispatcher, Capabilities
@@ -29,11 +31,19 @@ from softswitch.sip.endpoint import Endpoint, EndpointConfig
 from softswitch.sip.timers import TimerConfig
 from softswitch.storage.db import create_engine, sessions
 from softswitch.storage.migrate import current_revision, upgrade_engine
+from softswitch.storage.repos import ChangeFeedRepo, ParamOverrideRepo
 from softswitch.transport.addresses import HostPort
 from softswitch.transport.driver import Driver
 from softswitch.transport.tls import client_context, ensure_self_signed, server_context
 
-__all__ = ["PRODUCT", "SERVED_METHODS", "Server", "load_params", "run_forever"]
+__all__ = [
+    "CHANGE_FEED_INTERVAL",
+    "PRODUCT",
+    "SERVED_METHODS",
+    "Server",
+    "load_params",
+    "run_forever",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -43,6 +53,12 @@ PRODUCT = f"softswitch/{__version__}"
 SERVED_METHODS = frozenset({"ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER"})
 """Methods the current dispatcher answers meaningfully: our Allow header (§20.5). Call control
 and the registrar add INVITE and friends when they land; until then those get 405."""
+
+
+CHANGE_FEED_INTERVAL = 1.0
+"""Seconds between reads of the change feed: how soon a change made from a shell (rates
+import, config apply, param set) reaches the running switch. Changes through its own API
+are read at once."""
 
 
 def load_params(settings: Settings) -> ParamStore:
@@ -81,6 +97,7 @@ class Server:
         self.database: AsyncEngine | None = None
         self.operators: OperatorService | None = None
         self.http: HttpServer | None = None
+        self.feed: ChangeFeed | None = None
         self.listening: list[tuple[str, HostPort]] = []
         self._unsubscribe: list[Callable[[], None]] = []
 
@@ -168,11 +185,20 @@ class Server:
         """Serve the HTTP API. It starts before SIP: its startup loads the parameter overrides
         saved in the database into the store, so SIP starts with the operator's values."""
         assert self.database is not None and self.operators is not None
+        factory = sessions(self.database)
+        feed = self.feed = ChangeFeed(ChangeFeedRepo(factory))
+        self._unsubscribe.append(feed.subscribe(ParamSync(self.params, ParamOverrideRepo(factory))))
         app = create_app(
-            engine=self.database, params=self.params, operators=self.operators, clock=_utcnow
+            engine=self.database,
+            params=self.params,
+            operators=self.operators,
+            clock=_utcnow,
+            feed=feed,
         )
         local = self.settings.http_listen
         self.http = await serve_http(app, local.host, local.port)
+        # After the app's startup loaded the overrides: older feed rows are history.
+        await feed.start(CHANGE_FEED_INTERVAL)
         _log.info("listening for HTTP on %s (API under /api/v1, docs at /docs)", local)
 
     async def stop(self) -> None:
@@ -183,6 +209,9 @@ class Server:
         if self.driver is not None:
             await self.driver.close()
             self.driver = None
+        if self.feed is not None:
+            await self.feed.stop()
+            self.feed = None
         if self.http is not None:
             await self.http.stop()
             self.http = None

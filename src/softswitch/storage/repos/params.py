@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from softswitch.storage.models import ParamOverride
 from softswitch.storage.repos.audit import record_audit
+from softswitch.storage.repos.changes import record_change
 
 __all__ = ["PARAM_ENTITY", "Editor", "ParamOverrideRepo"]
 
@@ -59,6 +60,7 @@ class ParamOverrideRepo:
             else:
                 row.value, row.updated_at, row.updated_by = value, now, editor.username
             _audit(session, editor, "update", name, before, value, now)
+            record_change(session, entity=PARAM_ENTITY, entity_id=name, action="update", now=now)
 
     async def delete(
         self, editor: Editor, name: str, before: str, default: str, now: datetime
@@ -70,6 +72,7 @@ class ParamOverrideRepo:
                 return False
             await session.delete(row)
             _audit(session, editor, "reset", name, before, default, now)
+            record_change(session, entity=PARAM_ENTITY, entity_id=name, action="reset", now=now)
             return True
 
 
