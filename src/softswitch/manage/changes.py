@@ -18,14 +18,21 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
 
 from softswitch.storage.repos import Change, ChangeFeedRepo
 
-__all__ = ["ChangeFeed", "Subscriber"]
+__all__ = ["PRUNE_EVERY", "RETENTION", "ChangeFeed", "Subscriber"]
 
 _log = logging.getLogger(__name__)
 
 Subscriber = Callable[[Sequence[Change]], Awaitable[None]]
+
+RETENTION = timedelta(days=1)
+"""Feed rows older than this are deleted: every follower has read them long before (a switch
+that was down that long rebuilds its snapshots from the tables at start anyway)."""
+
+PRUNE_EVERY = timedelta(hours=1)
 
 
 class ChangeFeed:
@@ -93,10 +100,15 @@ class ChangeFeed:
             self._task = None
 
     async def _follow(self, interval: float) -> None:
+        rounds_per_prune = max(1, int(PRUNE_EVERY.total_seconds() / interval))
+        rounds = 0
         while True:
             await asyncio.sleep(interval)
+            rounds += 1
             try:
                 await self.catch_up()
+                if rounds % rounds_per_prune == 0:
+                    await self._repo.prune(datetime.now(UTC) - RETENTION)
             except Exception:
                 # A database hiccup must not end the follower: the next round retries.
                 _log.exception("reading the change feed failed; retrying in %.1f s", interval)
