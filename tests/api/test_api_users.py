@@ -117,3 +117,81 @@ async def test_admin_sets_a_password_and_a_user_changes_its_own(api: Api) -> Non
     )
     assert unknown.status_code == 404
     assert error_of(unknown)["field"] == "username"
+
+
+async def test_admin_lists_reads_changes_and_deletes_users(api: Api) -> None:
+    admin = await api.admin()
+    client = api.client
+    created = await client.post(
+        "/api/v1/users",
+        json={"username": "olga", "password": "long-enough", "role": "operator"},
+        headers=admin,
+    )
+    assert created.status_code == 201
+    listed = await client.get("/api/v1/users", headers=admin)
+    assert [u["username"] for u in listed.json()] == [ADMIN_USERNAME, CUSTOMER, "olga"]
+    olga = await api.login("olga", "long-enough")
+
+    # An operator sees only its own login and may not change or delete users.
+    own = await client.get("/api/v1/users", headers=olga)
+    assert [u["username"] for u in own.json()] == ["olga"]
+    assert (await client.get(f"/api/v1/users/{CUSTOMER}", headers=olga)).status_code == 404
+    refused = await client.patch(f"/api/v1/users/{CUSTOMER}", json={"enabled": False}, headers=olga)
+    assert refused.status_code == 403
+    assert (await client.delete(f"/api/v1/users/{CUSTOMER}", headers=olga)).status_code == 403
+
+    # Disabling a user ends its session at the next request.
+    disabled = await client.patch("/api/v1/users/olga", json={"enabled": False}, headers=admin)
+    assert disabled.status_code == 200 and disabled.json()["enabled"] is False
+    assert (await client.get("/api/v1/users", headers=olga)).status_code == 401
+
+    # A role change drops the scope the new role does not use; a scoped role needs its scope.
+    to_agent = await client.patch("/api/v1/users/olga", json={"role": "agent"}, headers=admin)
+    assert to_agent.status_code == 422 and error_of(to_agent)["field"] == "role"
+    to_customer = await client.patch(
+        "/api/v1/users/olga", json={"role": "customer", "account_id": 1}, headers=admin
+    )
+    assert to_customer.status_code == 200
+    assert (to_customer.json()["role"], to_customer.json()["account_id"]) == ("customer", 1)
+
+    deleted = await client.delete("/api/v1/users/olga", headers=admin)
+    assert deleted.status_code == 204
+    assert (await client.get("/api/v1/users/olga", headers=admin)).status_code == 404
+
+
+async def test_the_last_admin_cannot_be_demoted_disabled_or_deleted(api: Api) -> None:
+    admin = await api.admin()
+    client = api.client
+    for body in ({"role": "operator"}, {"enabled": False}):
+        answer = await client.patch(f"/api/v1/users/{ADMIN_USERNAME}", json=body, headers=admin)
+        assert answer.status_code == 409, answer.text
+        assert "last enabled admin" in str(error_of(answer)["message"])
+    own = await client.delete(f"/api/v1/users/{ADMIN_USERNAME}", headers=admin)
+    assert own.status_code == 403
+    # With a second admin, the first may step down.
+    await client.post(
+        "/api/v1/users",
+        json={"username": "root2", "password": "long-enough", "role": "admin"},
+        headers=admin,
+    )
+    stepped = await client.patch(
+        f"/api/v1/users/{ADMIN_USERNAME}", json={"role": "operator"}, headers=admin
+    )
+    assert stepped.status_code == 200 and stepped.json()["role"] == "operator"
+
+
+async def test_an_admin_lifts_a_lockout(api: Api) -> None:
+    for _ in range(5):
+        await api.client.post(
+            "/api/v1/auth/login", json={"username": CUSTOMER, "password": "wrong-password"}
+        )
+    locked = await api.client.post(
+        "/api/v1/auth/login", json={"username": CUSTOMER, "password": USER_PASSWORD}
+    )
+    assert locked.status_code == 423
+    admin = await api.login(ADMIN_USERNAME, ADMIN_PASSWORD)
+    lifted = await api.client.patch(
+        f"/api/v1/users/{CUSTOMER}", json={"unlock": True}, headers=admin
+    )
+    assert lifted.status_code == 200 and lifted.json()["locked_until"] is None
+    await api.login(CUSTOMER, USER_PASSWORD)

@@ -46,6 +46,7 @@ __all__ = [
     "ADMIN_USERNAME",
     "REDACTED",
     "Clock",
+    "LastAdmin",
     "LoginOutcome",
     "LoginResult",
     "NotAllowed",
@@ -53,6 +54,7 @@ __all__ = [
     "OperatorService",
     "ScopeError",
     "UnknownUser",
+    "UserChanges",
     "UserView",
     "UsernameInvalid",
     "UsernameTaken",
@@ -99,6 +101,22 @@ class ScopeError(OperatorError):
 
 class UnknownUser(OperatorError):
     """No user has this username (said only to actors allowed to manage users)."""
+
+
+class LastAdmin(OperatorError):
+    """The change would leave the switch without an enabled admin (HTTP 409)."""
+
+
+@dataclass(frozen=True, slots=True)
+class UserChanges:
+    """What an admin changes on a login; None leaves a field as it is. Changing the role drops
+    the scope ids the new role does not use."""
+
+    role: Role | None = None
+    agent_id: int | None = None
+    account_id: int | None = None
+    enabled: bool | None = None
+    unlock: bool = False
 
 
 class WrongPassword(OperatorError):
@@ -243,6 +261,105 @@ class OperatorService:
         async with self._sessions() as session:
             user = await _by_name(session, username)
             return None if user is None else _view(user)
+
+    async def list_users(self, actor: Actor) -> list[UserView]:
+        """Every login for those who manage users; one's own login for everyone else."""
+        query = select(OperatorUser).order_by(OperatorUser.username)
+        if not can(actor, Action.READ, Target(Resource.USER)):
+            query = query.where(OperatorUser.id == actor.user_id)
+        async with self._sessions() as session:
+            return [_view(user) for user in await session.scalars(query)]
+
+    async def read_user(self, actor: Actor, username: str) -> UserView:
+        """One login, if the actor may read it (404 for the others, as for a missing one)."""
+        user = await self.get_user(username)
+        if user is None or not can(actor, Action.READ, Target(Resource.USER, user_id=user.id)):
+            raise UnknownUser(f"no user {username!r}")
+        return user
+
+    async def update_user(
+        self,
+        actor: Actor,
+        username: str,
+        changes: UserChanges,
+        *,
+        remote_addr: str = "",
+    ) -> UserView:
+        """Change a login's role, scope or enabled flag, or lift its lock (admins only).
+
+        The switch never ends up without an enabled admin: demoting or disabling the last one
+        is refused. Disabling a user ends its sessions and API keys at their next use (the
+        token check looks at the user).
+        """
+        if not can(actor, Action.UPDATE, Target(Resource.USER)):
+            raise NotAllowed(f"{actor.username} ({actor.role.value}) may not change users")
+        now = self._now()
+        async with self._sessions.begin() as session:
+            row = await _by_name(session, username)
+            if row is None:
+                raise UnknownUser(f"no user {username!r}")
+            before = _snapshot(row)
+            role = changes.role if changes.role is not None else row.role
+            agent_id = changes.agent_id if changes.agent_id is not None else row.agent_id
+            account_id = changes.account_id if changes.account_id is not None else row.account_id
+            if role in (Role.ADMIN, Role.OPERATOR):
+                agent_id = account_id = None
+            elif role is Role.AGENT:
+                account_id = None
+            else:
+                agent_id = None
+            _check_scope(role, agent_id, account_id)
+            if agent_id is not None and await session.get(Agent, agent_id) is None:
+                raise ScopeError(f"no agent with id {agent_id}")
+            if account_id is not None and await session.get(Account, account_id) is None:
+                raise ScopeError(f"no account with id {account_id}")
+            enabled = changes.enabled if changes.enabled is not None else row.enabled
+            if row.role is Role.ADMIN and (role is not Role.ADMIN or not enabled):
+                await self._keep_an_admin(session, row.id)
+            row.role, row.agent_id, row.account_id, row.enabled = (
+                role,
+                agent_id,
+                account_id,
+                enabled,
+            )
+            if changes.unlock:
+                row.failed_logins, row.locked_until = 0, None
+            row.updated_at = now
+            await session.flush()
+            after = _snapshot(row)
+            if after != before:
+                _audit(session, actor, "update", row, before, after, now, remote_addr)
+            return _view(row)
+
+    async def delete_user(self, actor: Actor, username: str, *, remote_addr: str = "") -> None:
+        """Delete a login and its tokens (admins only; never oneself nor the last admin)."""
+        if not can(actor, Action.DELETE, Target(Resource.USER)):
+            raise NotAllowed(f"{actor.username} ({actor.role.value}) may not delete users")
+        now = self._now()
+        async with self._sessions.begin() as session:
+            row = await _by_name(session, username)
+            if row is None:
+                raise UnknownUser(f"no user {username!r}")
+            if row.id == actor.user_id:
+                raise NotAllowed("you cannot delete your own login")
+            if row.role is Role.ADMIN:
+                await self._keep_an_admin(session, row.id)
+            before = _snapshot(row)
+            _audit(session, actor, "delete", row, before, None, now, remote_addr)
+            await session.delete(row)
+
+    async def _keep_an_admin(self, session: AsyncSession, leaving: int) -> None:
+        others = await session.scalar(
+            select(OperatorUser.id)
+            .where(
+                OperatorUser.role == Role.ADMIN,
+                OperatorUser.enabled.is_(True),
+                OperatorUser.id != leaving,
+            )
+            .limit(1)
+        )
+        if others is None:
+            raise LastAdmin("this is the last enabled admin: make another admin first")
 
     async def change_password(
         self,

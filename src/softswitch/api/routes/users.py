@@ -10,13 +10,16 @@ from fastapi import APIRouter, Depends, Response
 from softswitch.api.deps import Context, CurrentActor, remote_addr
 from softswitch.api.errors import ApiError
 from softswitch.api.schemas import ErrorBody, PasswordChange, UserCreate, UserOut
+from softswitch.api.schemas.users import UserUpdate
 from softswitch.operators import (
+    LastAdmin,
     NotAllowed,
     OperatorError,
     PasswordTooLong,
     PasswordTooShort,
     ScopeError,
     UnknownUser,
+    UserChanges,
     UsernameInvalid,
     UsernameTaken,
     UserView,
@@ -47,6 +50,8 @@ def _refusal(exc: Exception, password_field: str) -> ApiError:
         return ApiError(422, "invalid", message, field=password_field)
     if isinstance(exc, UnknownUser):
         return ApiError(404, "not_found", message, field="username")
+    if isinstance(exc, LastAdmin):
+        return ApiError(409, "conflict", message, field="role")
     if isinstance(exc, WrongPassword):
         return ApiError(422, "invalid", message, field="old_password")
     return ApiError(422, "invalid", message)
@@ -77,6 +82,60 @@ async def create_user(
     except (OperatorError, PasswordTooShort, PasswordTooLong) as exc:
         raise _refusal(exc, "password") from None
     return _out(user)
+
+
+@router.get("", response_model=list[UserOut], responses=_ERRORS)
+async def list_users(ctx: Context, actor: CurrentActor) -> list[UserOut]:
+    """Every login (admins); one's own login (everyone else)."""
+    return [_out(user) for user in await ctx.operators.list_users(actor)]
+
+
+@router.get("/{username}", response_model=UserOut, responses=_ERRORS)
+async def read_user(username: str, ctx: Context, actor: CurrentActor) -> UserOut:
+    """One login: admins any, everyone else its own."""
+    try:
+        return _out(await ctx.operators.read_user(actor, username))
+    except OperatorError as exc:
+        raise _refusal(exc, "password") from None
+
+
+@router.patch("/{username}", response_model=UserOut, responses=_ERRORS)
+async def update_user(
+    username: str,
+    body: UserUpdate,
+    ctx: Context,
+    actor: CurrentActor,
+    addr: Annotated[str, Depends(remote_addr)],
+) -> UserOut:
+    """Change role, scope or enabled flag, or lift a lockout (admin only)."""
+    changes = UserChanges(
+        role=body.role,
+        agent_id=body.agent_id,
+        account_id=body.account_id,
+        enabled=body.enabled,
+        unlock=body.unlock,
+    )
+    try:
+        user = await ctx.operators.update_user(actor, username, changes, remote_addr=addr)
+    except OperatorError as exc:
+        raise _refusal(exc, "password") from None
+    return _out(user)
+
+
+@router.delete("/{username}", status_code=204, responses=_ERRORS)
+async def delete_user(
+    username: str,
+    ctx: Context,
+    actor: CurrentActor,
+    addr: Annotated[str, Depends(remote_addr)],
+) -> Response:
+    """Delete a login with its sessions and API keys (admin only; not oneself, not the last
+    admin)."""
+    try:
+        await ctx.operators.delete_user(actor, username, remote_addr=addr)
+    except OperatorError as exc:
+        raise _refusal(exc, "password") from None
+    return Response(status_code=204)
 
 
 @router.put("/{username}/password", status_code=204, responses=_ERRORS)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from softswitch.operators import Role
 
-__all__ = ["PasswordChange", "UserCreate", "UserOut"]
+__all__ = ["PasswordChange", "UserCreate", "UserOut", "UserUpdate"]
 
 
 class UserCreate(BaseModel):
@@ -37,3 +37,15 @@ class PasswordChange(BaseModel):
 
     new_password: str = Field(max_length=1024)
     old_password: str | None = Field(default=None, max_length=1024)
+
+
+class UserUpdate(BaseModel):
+    """Fields left out stay as they are; ``unlock`` lifts a login lockout."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role | None = None
+    agent_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    account_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    enabled: bool | None = None
+    unlock: bool = False
