@@ -195,3 +195,34 @@ async def test_an_admin_lifts_a_lockout(api: Api) -> None:
     )
     assert lifted.status_code == 200 and lifted.json()["locked_until"] is None
     await api.login(CUSTOMER, USER_PASSWORD)
+
+
+async def test_the_audit_log_lists_changes_newest_first_for_admins_only(api: Api) -> None:
+    admin = await api.admin()
+    client = api.client
+    for name in ("olga", "oleg"):
+        await client.post(
+            "/api/v1/users",
+            json={"username": name, "password": "long-enough", "role": "operator"},
+            headers=admin,
+        )
+    listed = await client.get(
+        "/api/v1/audit", params={"entity": "operator_user", "action": "create"}, headers=admin
+    )
+    assert listed.status_code == 200, listed.text
+    body = listed.json()
+    names = [row["after"]["username"] for row in body["items"]]
+    assert names[:2] == ["oleg", "olga"]  # newest first
+    assert all(row["after"]["password_hash"] == "[redacted]" for row in body["items"])
+    one = await client.get(
+        "/api/v1/audit", params={"entity": "operator_user", "page_size": 1}, headers=admin
+    )
+    assert len(one.json()["items"]) == 1 and one.json()["total"] >= 3
+    customer = await api.login(CUSTOMER, USER_PASSWORD)
+    assert (await client.get("/api/v1/audit", headers=customer)).status_code == 403
+    reversed_range = await client.get(
+        "/api/v1/audit",
+        params={"start": "2026-03-02T00:00:00Z", "end": "2026-03-01T00:00:00Z"},
+        headers=admin,
+    )
+    assert reversed_range.status_code == 422 and error_of(reversed_range)["field"] == "end"
