@@ -11,7 +11,7 @@ import ipaddress
 from decimal import Decimal
 from typing import Annotated, Any, Optional
 
-from pydantic import AfterValidator, BaseModel, Field, create_model
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 from pydantic.fields import FieldInfo
 
 from softswitch.routing import RewriteError, parse_rules
@@ -157,4 +157,4 @@ def partial(model: type[BaseModel], name: str) -> type[BaseModel]:
         copy = FieldInfo.merge_field_infos(info, default=None)
         copy.default_factory = None
         fields[field_name] = (Optional[info.annotation], copy)  # noqa: UP045 (a runtime form)
-    return create_model(name, __base__=BaseModel, **fields)
+    return create_model(name, __config__=ConfigDict(extra="forbid"), **fields)
