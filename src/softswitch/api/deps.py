@@ -19,19 +19,21 @@ from softswitch.api.errors import ApiError
 from softswitch.manage import ManageContext, Who
 from softswitch.operators import Actor, Clock, OperatorService
 from softswitch.params import ParamStore
-from softswitch.storage.repos import ParamOverrideRepo, TokenRepo
+from softswitch.storage.repos import ParamOverrideRepo, TokenOwner, TokenRepo
 
 __all__ = [
     "ApiContext",
     "BearerToken",
     "Context",
     "CurrentActor",
+    "CurrentOwner",
     "CurrentWho",
     "bearer_token",
     "context",
     "current_actor",
     "current_who",
     "remote_addr",
+    "token_owner",
 ]
 
 
@@ -94,8 +96,12 @@ async def bearer_token(
 BearerToken = Annotated[str, Depends(bearer_token)]
 
 
-async def current_actor(token: BearerToken, ctx: Annotated[ApiContext, Depends(context)]) -> Actor:
-    """The user the bearer token belongs to; 401 when it is unknown, expired or revoked."""
+async def token_owner(
+    token: BearerToken, ctx: Annotated[ApiContext, Depends(context)]
+) -> TokenOwner:
+    """The user and token (session or API key) of the bearer token; 401 when it is unknown,
+    expired or revoked, or its user is disabled. FastAPI resolves it once per request, however
+    many dependencies ask for it."""
     owner = await ctx.tokens.resolve(token, ctx.now())
     if owner is None:
         raise ApiError(
@@ -105,6 +111,14 @@ async def current_actor(token: BearerToken, ctx: Annotated[ApiContext, Depends(c
             field="Authorization",
             headers=_UNAUTHORIZED,
         )
+    return owner
+
+
+CurrentOwner = Annotated[TokenOwner, Depends(token_owner)]
+
+
+async def current_actor(owner: CurrentOwner) -> Actor:
+    """The user the bearer token belongs to: an API key carries its owner's role and scope."""
     return Actor(owner.user_id, owner.username, owner.role, owner.agent_id, owner.account_id)
 
 

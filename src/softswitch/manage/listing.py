@@ -51,10 +51,6 @@ class Page(Generic[T]):
     page_size: int
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def apply_filters(
     query: Select[Any],
     columns: Mapping[str, InstrumentedAttribute[Any]],
@@ -69,7 +65,9 @@ def apply_filters(
             stem = value[: -len(_WILDCARD)]
             if _WILDCARD in stem:
                 raise Invalid(f"only a trailing * is a wildcard, not {value!r}", field=name)
-            query = query.where(column.like(_escape_like(stem) + "%", escape="\\"))
+            # substr, not LIKE: SQLite's LIKE ignores case, and a filter must mean the same
+            # on both engines. The configuration tables are small enough for a scan.
+            query = query.where(func.substr(column, 1, len(stem)) == stem)
         elif isinstance(value, enum.Enum | bool | int | str):
             query = query.where(column == value)
         else:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 __all__ = ["RewriteError", "RewriteKind", "RewriteRule", "apply_rules", "parse_rule", "parse_rules"]
 
 _DIAL = re.compile(r"[0-9+*#]*")
+_COUNT = re.compile(r"[0-9]{1,3}")
 _EMPTY = "-"
 _MAX_STRIP = 32
 
@@ -86,7 +87,8 @@ def parse_rule(text: str) -> RewriteRule:
         raise RewriteError("an empty rewrite rule: remove the line")
     verb, args = words[0].lower(), words[1:]
     if verb == "strip":
-        if len(args) != 1 or not args[0].isdigit() or not 0 < int(args[0]) <= _MAX_STRIP:
+        # isdigit() also accepts superscripts such as "²", which int() refuses: match ASCII.
+        if len(args) != 1 or not _COUNT.fullmatch(args[0]) or not 0 < int(args[0]) <= _MAX_STRIP:
             raise RewriteError(f"{text!r}: expected 'strip N' with N from 1 to {_MAX_STRIP}")
         return RewriteRule(RewriteKind.STRIP, text.strip(), count=int(args[0]))
     if verb == "add":
@@ -108,12 +110,12 @@ def parse_rule(text: str) -> RewriteRule:
             raise RewriteError(f"{text!r}: expected 'regex PATTERN REPLACEMENT' ('-' for empty)")
         try:
             pattern = re.compile(args[0])
-        except re.error as exc:
+        except (re.error, OverflowError, RecursionError) as exc:
             raise RewriteError(f"{text!r}: bad pattern: {exc}") from None
         replacement = "" if args[1] == _EMPTY else args[1]
         try:
             _check_template(pattern, replacement)
-        except (re.error, IndexError) as exc:
+        except (re.error, IndexError, OverflowError) as exc:
             raise RewriteError(f"{text!r}: bad replacement: {exc}") from None
         return RewriteRule(
             RewriteKind.REGEX, text.strip(), replacement=replacement, pattern=pattern

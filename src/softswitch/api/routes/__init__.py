@@ -5,7 +5,7 @@ Later issues (live calls, call control, monitoring) add their modules here.
 
 from fastapi import APIRouter
 
-from softswitch.api.routes import audit, auth, health, params, users
+from softswitch.api.routes import api_keys, audit, auth, health, params, payments, users
 from softswitch.api.routes.entities import entity_routers
 
 __all__ = ["API_PREFIX", "api_router"]
@@ -21,6 +21,8 @@ def api_router() -> APIRouter:
     router.include_router(params.router)
     router.include_router(users.router)
     router.include_router(audit.router)
+    router.include_router(payments.router)
+    router.include_router(api_keys.router)
     for entity_router in entity_routers():
         router.include_router(entity_router)
     return router

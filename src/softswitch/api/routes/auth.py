@@ -15,6 +15,7 @@ from softswitch.api.deps import BearerToken, Context, remote_addr
 from softswitch.api.errors import ApiError
 from softswitch.api.schemas import ErrorBody, LoginRequest, TokenResponse
 from softswitch.operators import LoginOutcome
+from softswitch.storage.repos.tokens import TokenKind
 
 __all__ = ["router"]
 
@@ -50,14 +51,26 @@ async def login(
 
 @router.post("/logout", status_code=204, responses=_ERRORS)
 async def logout(token: BearerToken, ctx: Context) -> Response:
-    """Revoke the bearer token of this request; 401 if it was not a live token."""
-    if await ctx.tokens.resolve(token, ctx.now()) is None:
+    """Revoke the session token of this request; 401 if it was not a live token.
+
+    An API key is not logged out (that would revoke it without an audit row): it is revoked
+    by id with ``DELETE /api/v1/api-keys/{id}``.
+    """
+    owner = await ctx.tokens.resolve(token, ctx.now())
+    if owner is None:
         raise ApiError(
             401,
             "unauthenticated",
             "the bearer token is unknown, expired or revoked",
             field="Authorization",
             headers={"WWW-Authenticate": "Bearer"},
+        )
+    if owner.kind is not TokenKind.SESSION:
+        raise ApiError(
+            403,
+            "forbidden",
+            "an API key is not logged out: revoke it with DELETE /api/v1/api-keys/{id}",
+            field="Authorization",
         )
     await ctx.tokens.revoke(token, ctx.now())
     return Response(status_code=204)

@@ -1,18 +1,38 @@
 """Request and response bodies (pydantic), one module per route group."""
 
+from softswitch.api.schemas.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from softswitch.api.schemas.auth import LoginRequest, TokenResponse
 from softswitch.api.schemas.common import ErrorBody, ErrorDetail, HealthResponse, VersionResponse
 from softswitch.api.schemas.params import ParamOut, ParamSet
+from softswitch.api.schemas.payments import (
+    AdjustmentCreate,
+    BulkLineError,
+    BulkResultOut,
+    LedgerEntryOut,
+    PaymentCreate,
+    PaymentCreated,
+    PaymentOut,
+)
 from softswitch.api.schemas.users import PasswordChange, UserCreate, UserOut
 
 __all__ = [
+    "AdjustmentCreate",
+    "ApiKeyCreate",
+    "ApiKeyCreated",
+    "ApiKeyOut",
+    "BulkLineError",
+    "BulkResultOut",
     "ErrorBody",
     "ErrorDetail",
     "HealthResponse",
+    "LedgerEntryOut",
     "LoginRequest",
     "ParamOut",
     "ParamSet",
     "PasswordChange",
+    "PaymentCreate",
+    "PaymentCreated",
+    "PaymentOut",
     "TokenResponse",
     "UserCreate",
     "UserOut",
