@@ -2,6 +2,7 @@
 
 from softswitch.api.schemas.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from softswitch.api.schemas.auth import LoginRequest, TokenResponse
+from softswitch.api.schemas.cdrs import CdrFilter, CdrOut, CdrPageFilter, CdrPageOut
 from softswitch.api.schemas.common import ErrorBody, ErrorDetail, HealthResponse, VersionResponse
 from softswitch.api.schemas.params import ParamOut, ParamSet
 from softswitch.api.schemas.payments import (
@@ -22,6 +23,10 @@ __all__ = [
     "ApiKeyOut",
     "BulkLineError",
     "BulkResultOut",
+    "CdrFilter",
+    "CdrOut",
+    "CdrPageFilter",
+    "CdrPageOut",
     "ErrorBody",
     "ErrorDetail",
     "HealthResponse",

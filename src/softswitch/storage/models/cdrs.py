@@ -32,6 +32,7 @@ class Cdr(Base):
     __table_args__ = (
         Index(None, "start_time"),
         Index(None, "account_id", "start_time"),
+        Index(None, "agent_id", "start_time"),
         Index(None, "caller", "start_time"),
         Index(None, "callee", "start_time"),
         Index(None, "routing_gateway_id", "start_time"),
@@ -49,6 +50,10 @@ class Cdr(Base):
 
     account_id: Mapped[int | None] = mapped_column()
     account_code: Mapped[str] = mapped_column(String(64), default="")
+    agent_id: Mapped[int | None] = mapped_column()
+    """The account's agent when the call was made (copied, like the code): an agent's CDR query
+    reads its own index instead of a subquery over its accounts, and a call stays with the
+    agent that sold it after the account moves."""
     caller: Mapped[str] = mapped_column(String(64))
     callee: Mapped[str] = mapped_column(String(64))
     callee_out: Mapped[str] = mapped_column(String(64), default="")
