@@ -15,6 +15,13 @@ Subcommands (``SETTINGS`` is ``[--config FILE] [--data-dir DIR]``, over the same
     softswitch param set NAME VALUE SETTINGS
     softswitch param reset NAME SETTINGS
     softswitch param check FILE
+    softswitch cdr export --from TIME --to TIME [--output FILE] [FILTERS] [--ignore-deny-time]
+                          [--full-range] SETTINGS
+    softswitch rates import FILE.csv --table NAME [--mode replace|merge] [--skip-bad]
+                        [--create --currency XXX] SETTINGS
+    softswitch rates export --table NAME [--output FILE] SETTINGS
+    softswitch config export FILE.yaml SETTINGS
+    softswitch config apply FILE.yaml [--prune] [--dry-run] SETTINGS
     softswitch version
 
 ``params`` is accepted for ``param``. ``param list`` and ``get`` show the values in force: the
@@ -44,7 +51,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from softswitch import __version__
 from softswitch.params import ParamError, ParamStore, load_catalog
@@ -160,6 +167,9 @@ def _parser() -> argparse.ArgumentParser:
     check = verbs.add_parser("check", help="validate a parameter override file")
     check.add_argument("file", type=Path)
 
+    _rates_parser(commands, common)
+    _cdr_parser(commands, common)
+    _config_parser(commands, common)
     commands.add_parser("version", help="print the version")
     return parser
 
@@ -282,6 +292,8 @@ def _admin(args: argparse.Namespace) -> int:
             return _db(args)
         if args.command == "user":
             return _user(args)
+        if args.command == "cdr":
+            return _cdr(args)
         return _param(args)
     except BrokenPipeError:
         # `softswitch param list | head`: the reader left; that is not an error.
@@ -353,6 +365,329 @@ def _params_check(file: Path) -> int:
     return 0
 
 
+def _rates_parser(
+    commands: argparse._SubParsersAction[Any], common: argparse.ArgumentParser
+) -> None:
+    rates = commands.add_parser(
+        "rates", help="rate tables as CSV (acts as the system actor, like user and param)"
+    )
+    verbs = rates.add_subparsers(dest="verb", required=True, metavar="VERB")
+    importer = verbs.add_parser(
+        "import",
+        parents=[common],
+        help="import a CSV file into a rate table (nothing imported if a row is bad)",
+        description="Columns: prefix,area,rate,initial_increment,subsequent_increment,"
+        "connection_fee,effective_from[,effective_to][,free_seconds]; times without an offset "
+        "are UTC. One transaction: a bad row imports nothing unless --skip-bad.",
+    )
+    importer.add_argument("file", type=Path, help="the CSV file (UTF-8)")
+    importer.add_argument("--table", required=True, help="the rate table's name")
+    importer.add_argument(
+        "--mode",
+        choices=("replace", "merge"),
+        default="replace",
+        help="replace: the file becomes the whole table (default); merge: upsert by "
+        "(prefix, effective_from)",
+    )
+    importer.add_argument(
+        "--skip-bad", action="store_true", help="import the good rows, report the bad ones"
+    )
+    importer.add_argument("--create", action="store_true", help="create the table if missing")
+    importer.add_argument("--currency", help="currency of a table made by --create (e.g. USD)")
+    exporter = verbs.add_parser("export", parents=[common], help="write a rate table as CSV")
+    exporter.add_argument("--table", required=True, help="the rate table's name")
+    exporter.add_argument("--output", type=Path, help="file to write (default: standard output)")
+
+
+def _rates(args: argparse.Namespace) -> int:
+    """``rates import|export``: row errors one per line with their line numbers, exit 1 when
+    the import was refused (nothing imported) or any other refusal."""
+    from softswitch.manage import ManageError
+    from softswitch.manage.rate_import import ImportMode, ImportRefused
+    from softswitch.runtime.admin import AdminError
+    from softswitch.runtime.rates_cli import ProgressBar, export_rates, import_rates
+
+    bar = None
+    try:
+        settings = _settings(args)
+        if args.verb == "export":
+            if args.output is None:
+                exported = asyncio.run(export_rates(settings, args.table, sys.stdout))
+            else:
+                with args.output.open("w", encoding="utf-8", newline="") as output:
+                    exported = asyncio.run(export_rates(settings, args.table, output))
+                print(f"{args.output}: {exported.lines} rate(s) of table {args.table}")
+            return 0
+        bar = ProgressBar(sys.stderr, args.file.name) if sys.stderr.isatty() else None
+        result = asyncio.run(
+            import_rates(
+                settings,
+                args.file,
+                args.table,
+                mode=ImportMode(args.mode),
+                skip_bad=args.skip_bad,
+                create=args.create,
+                currency=args.currency,
+                progress=bar,
+            )
+        )
+    except ImportRefused as exc:
+        if bar is not None and bar.drawn:
+            print(file=sys.stderr)  # end the bar's line before the errors
+        for error in exc.errors:
+            _print_row_error(args.file, error.line, error.field, error.message)
+        more = exc.bad - len(exc.errors)
+        tail = f" ({more} more not shown)" if more > 0 else ""
+        print(
+            f"softswitch: {exc.bad} bad row(s){tail}; nothing imported "
+            "(fix them, or use --skip-bad to import the good rows)",
+            file=sys.stderr,
+        )
+        return 1
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130
+    except (ManageError, AdminError, ValueError, OSError) as exc:
+        print(f"softswitch: {exc}", file=sys.stderr)
+        return 1
+    for error in result.errors:
+        _print_row_error(args.file, error.line, error.field, error.message)
+    print(
+        f"{args.file}: {result.imported} rate(s) imported into {args.table} "
+        f"({result.mode.value}), {result.skipped} bad row(s) skipped"
+    )
+    return 0
+
+
+def _print_row_error(file: Path, line: int, field: str | None, message: str) -> None:
+    where = f"{file}:{line}" + (f": {field}" if field else "")
+    print(f"{where}: {message}", file=sys.stderr)
+
+
+_CDR_HELP = (
+    "Write the CDRs whose call started in [--from, --to) as CSV (the columns of GET "
+    "/api/v1/cdrs.csv, newest first) to standard output or --output. Times are ISO 8601; "
+    "without an offset they are UTC. Like the API, it is refused in SERVER_QUERY_CDR_DENY_TIME "
+    "hours (UTC) and for ranges over SERVER_QUERY_CDR_MAX_DAY_INTERVAL days unless "
+    "--ignore-deny-time / --full-range say otherwise, and stops at SERVER_QUERY_MAX_SIZE rows "
+    "(exit code 1 when it did). Acts as the system actor: every account's CDRs."
+)
+
+
+def _cdr_parser(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    cdr = commands.add_parser("cdr", help="call detail records")
+    verbs = cdr.add_subparsers(dest="verb", required=True, metavar="VERB")
+    export = verbs.add_parser(
+        "export", parents=[common], help="CDRs of a time range as CSV", description=_CDR_HELP
+    )
+    export.add_argument(
+        "--from", dest="start", required=True, metavar="TIME", help="start, inclusive"
+    )
+    export.add_argument("--to", dest="end", required=True, metavar="TIME", help="end, exclusive")
+    export.add_argument("--output", "-o", type=Path, help="CSV file to write (default: stdout)")
+    export.add_argument("--caller", help="exact, or a prefix ending in * (44*)")
+    export.add_argument("--callee", help="exact, or a prefix ending in * (44*)")
+    export.add_argument("--account-id", type=int)
+    export.add_argument("--routing-gateway-id", type=int)
+    export.add_argument("--mapping-gateway-id", type=int)
+    export.add_argument("--termination-reason", help="exact, e.g. normal_clearing")
+    answered = export.add_mutually_exclusive_group()
+    answered.add_argument(
+        "--answered", action="store_true", default=None, help="answered calls only"
+    )
+    answered.add_argument(
+        "--unanswered",
+        dest="answered",
+        action="store_false",
+        default=None,
+        help="unanswered calls only",
+    )
+    export.add_argument(
+        "--ignore-deny-time", action="store_true", help="export even in SERVER_QUERY_CDR_DENY_TIME"
+    )
+    export.add_argument(
+        "--full-range",
+        action="store_true",
+        help="allow a range longer than SERVER_QUERY_CDR_MAX_DAY_INTERVAL (backups, migration)",
+    )
+
+
+def _discard(output: Path | None) -> None:
+    """Remove the file a failed export had opened, so no empty or partial CSV is left."""
+    if output is not None:
+        output.unlink(missing_ok=True)
+
+
+def _cdr(args: argparse.Namespace) -> int:
+    """``cdr export``: the CSV on stdout or in --output, progress on stderr for a file."""
+    from softswitch.manage import ManageError
+    from softswitch.manage.cdrs import CdrQuery
+    from softswitch.runtime.cdr_export import export_cdrs, parse_time
+
+    settings = _settings(args)
+    query = CdrQuery(
+        start=parse_time(args.start, "--from"),
+        end=parse_time(args.end, "--to"),
+        caller=args.caller,
+        callee=args.callee,
+        account_id=args.account_id,
+        routing_gateway_id=args.routing_gateway_id,
+        mapping_gateway_id=args.mapping_gateway_id,
+        termination_reason=args.termination_reason,
+        answered=args.answered,
+    )
+    to_file = args.output is not None
+    terminal = sys.stderr.isatty()
+
+    def progress(rows: int) -> None:
+        if to_file and terminal:
+            print(f"\r{rows} rows written", end="", file=sys.stderr, flush=True)
+
+    try:
+        if to_file:
+            with open(args.output, "w", encoding="utf-8", newline="") as out:
+                result = asyncio.run(
+                    export_cdrs(
+                        settings,
+                        query,
+                        out,
+                        progress=progress,
+                        ignore_deny_time=args.ignore_deny_time,
+                        full_range=args.full_range,
+                    )
+                )
+        else:
+            result = asyncio.run(
+                export_cdrs(
+                    settings,
+                    query,
+                    sys.stdout,
+                    ignore_deny_time=args.ignore_deny_time,
+                    full_range=args.full_range,
+                )
+            )
+    except ManageError as exc:
+        field = f" ({exc.field})" if exc.field else ""
+        print(f"softswitch: {exc.message}{field}", file=sys.stderr)
+        _discard(args.output)
+        return 1
+    except BaseException:
+        _discard(args.output)
+        raise
+    if to_file:
+        if terminal:
+            print(file=sys.stderr)
+        print(f"{result.rows} rows written to {args.output}", file=sys.stderr)
+    if result.capped:
+        print(
+            f"softswitch: stopped at SERVER_QUERY_MAX_SIZE = {result.limit} rows, more matched: "
+            "narrow the time range or raise the parameter",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+_CONFIG_HELP = (
+    "The whole configuration (parameter overrides, rate tables with their rates, agents, "
+    "accounts, phones, mapping and routing gateways) as one YAML file; rows refer to each other "
+    "by name, never by id. See docs/configuration.md. Acts as the system actor."
+)
+
+
+def _config_parser(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    config = commands.add_parser(
+        "config", help="the whole configuration as one YAML file", description=_CONFIG_HELP
+    )
+    verbs = config.add_subparsers(dest="verb", required=True, metavar="VERB")
+    exporter = verbs.add_parser(
+        "export",
+        parents=[common],
+        help="write the configuration (with passwords; mode 0600) to FILE, '-' for stdout",
+    )
+    exporter.add_argument("file", help="the YAML file to write, or - for standard output")
+    applier = verbs.add_parser(
+        "apply",
+        parents=[common],
+        help="make the database match FILE (validated whole, applied in one transaction)",
+    )
+    applier.add_argument("file", type=Path, help="the YAML file")
+    applier.add_argument(
+        "--prune", action="store_true", help="also delete the rows and overrides FILE lacks"
+    )
+    applier.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+
+
+def _config(args: argparse.Namespace) -> int:
+    """``config export|apply``: the plan on stdout, notes and errors on stderr; exit 1 when
+    the file was refused (every error listed with its YAML path; nothing changed)."""
+    from softswitch.manage import ManageError
+    from softswitch.manage.config_file import ConfigInvalid
+    from softswitch.runtime.admin import AdminError
+    from softswitch.runtime.config_cli import (
+        apply_file,
+        export_file,
+        export_text,
+        plan_lines,
+        summary_lines,
+    )
+
+    terminal = sys.stderr.isatty()
+
+    def progress(done: int, total: int) -> None:
+        if terminal:
+            end = "\n" if done == total else ""
+            print(f"\rapplying {done}/{total}", end=end, file=sys.stderr, flush=True)
+
+    try:
+        settings = _settings(args)
+        if args.verb == "export":
+            if args.file == "-":
+                exported = asyncio.run(export_text(settings))
+                sys.stdout.write(exported.text)
+            else:
+                exported = asyncio.run(export_file(settings, Path(args.file)))
+                print(
+                    f"{args.file}: written with mode 0600 (it contains passwords: keep it private)",
+                    file=sys.stderr,
+                )
+            counts = ", ".join(f"{count} {key}" for key, count in exported.counts.items())
+            print(f"exported {counts}", file=sys.stderr)
+            return 0
+        result = asyncio.run(
+            apply_file(
+                settings, args.file, prune=args.prune, dry_run=args.dry_run, progress=progress
+            )
+        )
+    except ConfigInvalid as exc:
+        for error in exc.errors:
+            print(f"{args.file}: {error}", file=sys.stderr)
+        print(
+            f"softswitch: {len(exc.errors)} error(s) in {args.file}; nothing was changed",
+            file=sys.stderr,
+        )
+        return 1
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130
+    except (ManageError, AdminError, ValueError, OSError) as exc:
+        print(f"softswitch: {exc}", file=sys.stderr)
+        return 1
+    for line in plan_lines(result.plan):
+        print(line)
+    for line in summary_lines(result.plan, applied=result.applied):
+        print(line)
+    if args.dry_run:
+        print("dry run: nothing was changed")
+    elif result.plan.empty:
+        print("nothing to change: the database already matches the file")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``softswitch`` console script; returns the exit code."""
     args = _parser().parse_args(argv)
@@ -361,6 +696,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "run":
         return _run(args)
+    if args.command == "rates":
+        return _rates(args)
+    if args.command == "config":
+        return _config(args)
     return _admin(args)
 
 

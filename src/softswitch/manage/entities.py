@@ -5,7 +5,9 @@ in how they are written, so each is described once by an :class:`EntitySpec` (it
 API schemas, its unique and referring fields, how it belongs to an account or agent) and this
 one service does the rest. Each write is one transaction holding the change, its audit row
 (before/after snapshots, secrets redacted) and its change-feed row; the feed is read right
-after the commit, so when the API answers, the call path has been told.
+after the commit, so when the API answers, the call path has been told. ``create_in``,
+``update_in`` and ``delete_in`` are the same writes inside a caller's transaction (``config
+apply`` makes many all or nothing); the public methods wrap them, so there is one code path.
 
 Visibility follows ``softswitch.operators.policy``: an entity the actor may not read does not
 exist for it (404); one it may read but not change is a 403.
@@ -159,6 +161,36 @@ class EntityService:
     # -- writing -----------------------------------------------------------------------------
 
     async def create(self, who: Who, body: BaseModel, *, parent_id: int | None = None) -> BaseModel:
+        """Create one row in its own transaction; the call path is told before this returns."""
+        async with self._ctx.sessions.begin() as session:
+            out = await self.create_in(session, who, body, parent_id=parent_id)
+        await self._ctx.feed.catch_up()
+        return out
+
+    async def update(
+        self, who: Who, entity_id: int, body: BaseModel, *, parent_id: int | None = None
+    ) -> BaseModel:
+        """Change the fields set in ``body`` in their own transaction (see :meth:`update_in`)."""
+        async with self._ctx.sessions.begin() as session:
+            out = await self.update_in(session, who, entity_id, body, parent_id=parent_id)
+        await self._ctx.feed.catch_up()
+        return out
+
+    async def delete(self, who: Who, entity_id: int, *, parent_id: int | None = None) -> None:
+        """Delete one row in its own transaction (refused while other rows still use it)."""
+        async with self._ctx.sessions.begin() as session:
+            await self.delete_in(session, who, entity_id, parent_id=parent_id)
+        await self._ctx.feed.catch_up()
+
+    # -- writing inside a caller's transaction ---------------------------------------------------
+    # The same checks, audit rows and change-feed rows as above, for a caller that puts many
+    # writes into one transaction (``config apply``: all or nothing). The caller commits and
+    # then calls ``ctx.feed.catch_up()`` itself.
+
+    async def create_in(
+        self, session: AsyncSession, who: Who, body: BaseModel, *, parent_id: int | None = None
+    ) -> BaseModel:
+        """Create one row in ``session``'s transaction and return it as stored."""
         spec = self.spec
         values = body.model_dump()
         if spec.parent is not None:
@@ -169,66 +201,69 @@ class EntityService:
             spec.prepare(values, who.actor, self._ctx.now())
         if spec.check is not None:
             spec.check(values)
-        async with self._ctx.sessions.begin() as session:
-            if spec.parent is not None and parent_id is not None:
-                await self._parent_exists(parent_id, session)
-            await self._check_references(session, values)
-            await self._check_unique(session, values, values, None)
-            row = spec.model(**values)
-            if not can(who.actor, Action.CREATE, await self._target(session, row)):
-                raise Forbidden(self._refusal(who.actor, Action.CREATE))
-            session.add(row)
-            await self._flush(session)
-            await session.refresh(row)  # answer with what was stored, as a read would
-            after = self._snapshot(row)
-            self._record(session, who, "create", getattr(row, "id"), None, after)  # noqa: B009
-            out = spec.out.model_validate(row, from_attributes=True)
-        await self._ctx.feed.catch_up()
-        return out
+        if spec.parent is not None and parent_id is not None:
+            await self._parent_exists(parent_id, session)
+        await self._check_references(session, values)
+        await self._check_unique(session, values, values, None)
+        row = spec.model(**values)
+        if not can(who.actor, Action.CREATE, await self._target(session, row)):
+            raise Forbidden(self._refusal(who.actor, Action.CREATE))
+        session.add(row)
+        await self._flush(session)
+        await session.refresh(row)  # answer with what was stored, as a read would
+        after = self._snapshot(row)
+        self._record(session, who, "create", getattr(row, "id"), None, after)  # noqa: B009
+        return spec.out.model_validate(row, from_attributes=True)
 
-    async def update(
-        self, who: Who, entity_id: int, body: BaseModel, *, parent_id: int | None = None
+    async def update_in(
+        self,
+        session: AsyncSession,
+        who: Who,
+        entity_id: int,
+        body: BaseModel,
+        *,
+        parent_id: int | None = None,
     ) -> BaseModel:
+        """Change the fields set in ``body`` in ``session``'s transaction; a change that
+        leaves the row as it was writes no audit or change-feed row."""
         spec = self.spec
         changes = body.model_dump(exclude_unset=True)
         table = spec.model.__table__
         for name, value in changes.items():
             if value is None and not table.c[name].nullable:
                 raise Invalid(f"{name} may not be null", field=name)
-        async with self._ctx.sessions.begin() as session:
-            row = await self._visible(session, who.actor, entity_id, parent_id)
-            if not can(who.actor, Action.UPDATE, await self._target(session, row)):
-                raise Forbidden(self._refusal(who.actor, Action.UPDATE))
-            before = self._snapshot(row)
-            values = {**self._values(row), **changes}
-            if spec.check is not None:
-                spec.check(values)
-            await self._check_references(session, changes)
-            await self._check_unique(session, values, changes, entity_id)
-            for name, value in changes.items():
-                setattr(row, name, value)
-            if not can(who.actor, Action.UPDATE, await self._target(session, row)):
-                raise Forbidden(f"{who.actor.username} may not move this {spec.title} there")
-            await self._flush(session)
-            await session.refresh(row)
-            after = self._snapshot(row)
-            if after != before:
-                self._record(session, who, "update", entity_id, before, after)
-            out = spec.out.model_validate(row, from_attributes=True)
-        await self._ctx.feed.catch_up()
-        return out
+        row = await self._visible(session, who.actor, entity_id, parent_id)
+        if not can(who.actor, Action.UPDATE, await self._target(session, row)):
+            raise Forbidden(self._refusal(who.actor, Action.UPDATE))
+        before = self._snapshot(row)
+        values = {**self._values(row), **changes}
+        if spec.check is not None:
+            spec.check(values)
+        await self._check_references(session, changes)
+        await self._check_unique(session, values, changes, entity_id)
+        for name, value in changes.items():
+            setattr(row, name, value)
+        if not can(who.actor, Action.UPDATE, await self._target(session, row)):
+            raise Forbidden(f"{who.actor.username} may not move this {spec.title} there")
+        await self._flush(session)
+        await session.refresh(row)
+        after = self._snapshot(row)
+        if after != before:
+            self._record(session, who, "update", entity_id, before, after)
+        return spec.out.model_validate(row, from_attributes=True)
 
-    async def delete(self, who: Who, entity_id: int, *, parent_id: int | None = None) -> None:
-        async with self._ctx.sessions.begin() as session:
-            row = await self._visible(session, who.actor, entity_id, parent_id)
-            if not can(who.actor, Action.DELETE, await self._target(session, row)):
-                raise Forbidden(self._refusal(who.actor, Action.DELETE))
-            await self._check_dependents(session, entity_id)
-            before = self._snapshot(row)
-            await session.delete(row)
-            await self._flush(session)
-            self._record(session, who, "delete", entity_id, before, None)
-        await self._ctx.feed.catch_up()
+    async def delete_in(
+        self, session: AsyncSession, who: Who, entity_id: int, *, parent_id: int | None = None
+    ) -> None:
+        """Delete one row in ``session``'s transaction."""
+        row = await self._visible(session, who.actor, entity_id, parent_id)
+        if not can(who.actor, Action.DELETE, await self._target(session, row)):
+            raise Forbidden(self._refusal(who.actor, Action.DELETE))
+        await self._check_dependents(session, entity_id)
+        before = self._snapshot(row)
+        await session.delete(row)
+        await self._flush(session)
+        self._record(session, who, "delete", entity_id, before, None)
 
     # -- internals ---------------------------------------------------------------------------
 

@@ -14,7 +14,6 @@ from softswitch.manage.errors import Invalid
 from softswitch.manage.fields import (
     Code,
     Currency,
-    DialPrefix,
     Memo,
     Name,
     NonNegativeMoney,
@@ -66,7 +65,12 @@ RATE_TABLE = EntitySpec(
 class RateCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    prefix: DialPrefix
+    prefix: str = Field(
+        min_length=1,
+        max_length=32,
+        pattern=r"^[0-9]+$",
+        description="digits of the callee (as rewritten) this price applies to",
+    )
     area_name: Name = ""
     rate_per_minute: NonNegativeMoney
     initial_increment: int = Field(default=60, ge=1, le=3600, description="seconds")

@@ -5,7 +5,17 @@ Later issues (live calls, call control, monitoring) add their modules here.
 
 from fastapi import APIRouter
 
-from softswitch.api.routes import api_keys, audit, auth, cdrs, health, params, payments, users
+from softswitch.api.routes import (
+    api_keys,
+    audit,
+    auth,
+    cdrs,
+    health,
+    params,
+    payments,
+    rates_csv,
+    users,
+)
 from softswitch.api.routes.entities import entity_routers
 
 __all__ = ["API_PREFIX", "api_router"]
@@ -21,9 +31,10 @@ def api_router() -> APIRouter:
     router.include_router(params.router)
     router.include_router(users.router)
     router.include_router(audit.router)
-    router.include_router(payments.router)
     router.include_router(api_keys.router)
+    router.include_router(payments.router)
     router.include_router(cdrs.router)
+    router.include_router(rates_csv.router)
     for entity_router in entity_routers():
         router.include_router(entity_router)
     return router

@@ -132,6 +132,7 @@ def _router(spec: EntitySpec) -> APIRouter:
     page = _page_model(spec)
     nested = spec.parent is not None
     title = spec.title
+    a_title = f"an {title}" if title[0] in "aeiou" else f"a {title}"
 
     def service(ctx: ApiContext) -> EntityService:
         return EntityService(ctx.manage, spec)
@@ -182,7 +183,7 @@ def _router(spec: EntitySpec) -> APIRouter:
         status_code=201,
         response_model=spec.out,
         responses=_ERRORS,
-        summary=f"Create a {title}",
+        summary=f"Create {a_title}",
     )
     router.add_api_route(
         "/{entity_id}",
@@ -190,7 +191,7 @@ def _router(spec: EntitySpec) -> APIRouter:
         methods=["GET"],
         response_model=spec.out,
         responses=_ERRORS,
-        summary=f"Read a {title}",
+        summary=f"Read {a_title}",
     )
     router.add_api_route(
         "/{entity_id}",
@@ -198,7 +199,7 @@ def _router(spec: EntitySpec) -> APIRouter:
         methods=["PATCH"],
         response_model=spec.out,
         responses=_ERRORS,
-        summary=f"Change a {title}",
+        summary=f"Change {a_title}",
         description="Only the fields given change; null clears an optional field.",
     )
     router.add_api_route(
@@ -208,7 +209,7 @@ def _router(spec: EntitySpec) -> APIRouter:
         status_code=204,
         response_class=Response,
         responses=_ERRORS,
-        summary=f"Delete a {title}",
+        summary=f"Delete {a_title}",
     )
     return router
 

@@ -14,6 +14,7 @@ from softswitch.api.schemas.payments import (
     PaymentCreated,
     PaymentOut,
 )
+from softswitch.api.schemas.rates_csv import RateImportOut, RateImportRefusal, RowErrorOut
 from softswitch.api.schemas.users import PasswordChange, UserCreate, UserOut
 
 __all__ = [
@@ -38,6 +39,9 @@ __all__ = [
     "PaymentCreate",
     "PaymentCreated",
     "PaymentOut",
+    "RateImportOut",
+    "RateImportRefusal",
+    "RowErrorOut",
     "TokenResponse",
     "UserCreate",
     "UserOut",

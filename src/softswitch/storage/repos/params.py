@@ -17,7 +17,13 @@ from softswitch.storage.models import ParamOverride
 from softswitch.storage.repos.audit import record_audit
 from softswitch.storage.repos.changes import record_change
 
-__all__ = ["PARAM_ENTITY", "Editor", "ParamOverrideRepo"]
+__all__ = [
+    "PARAM_ENTITY",
+    "Editor",
+    "ParamOverrideRepo",
+    "delete_override",
+    "save_override",
+]
 
 PARAM_ENTITY = "param"
 """The ``entity`` of audit rows written for parameter changes."""
@@ -47,33 +53,45 @@ class ParamOverrideRepo:
     async def save(self, editor: Editor, name: str, before: str, value: str, now: datetime) -> None:
         """Store ``value`` as the override of ``name``; ``before`` is the text in force until now.
 
-        Insert or update and the audit row commit together or not at all.
+        Insert or update, the audit row and the change-feed row commit together or not at all.
         """
         async with self._sessions.begin() as session:
-            row = await session.get(ParamOverride, name, with_for_update=True)
-            if row is None:
-                session.add(
-                    ParamOverride(
-                        name=name, value=value, updated_at=now, updated_by=editor.username
-                    )
-                )
-            else:
-                row.value, row.updated_at, row.updated_by = value, now, editor.username
-            _audit(session, editor, "update", name, before, value, now)
-            record_change(session, entity=PARAM_ENTITY, entity_id=name, action="update", now=now)
+            await save_override(session, editor, name, before, value, now)
 
     async def delete(
         self, editor: Editor, name: str, before: str, default: str, now: datetime
     ) -> bool:
         """Remove the override of ``name`` so its default applies; False when none was stored."""
         async with self._sessions.begin() as session:
-            row = await session.get(ParamOverride, name, with_for_update=True)
-            if row is None:
-                return False
-            await session.delete(row)
-            _audit(session, editor, "reset", name, before, default, now)
-            record_change(session, entity=PARAM_ENTITY, entity_id=name, action="reset", now=now)
-            return True
+            return await delete_override(session, editor, name, before, default, now)
+
+
+async def save_override(
+    session: AsyncSession, editor: Editor, name: str, before: str, value: str, now: datetime
+) -> None:
+    """:meth:`ParamOverrideRepo.save` inside the caller's transaction (``config apply``)."""
+    row = await session.get(ParamOverride, name, with_for_update=True)
+    if row is None:
+        session.add(
+            ParamOverride(name=name, value=value, updated_at=now, updated_by=editor.username)
+        )
+    else:
+        row.value, row.updated_at, row.updated_by = value, now, editor.username
+    _audit(session, editor, "update", name, before, value, now)
+    record_change(session, entity=PARAM_ENTITY, entity_id=name, action="update", now=now)
+
+
+async def delete_override(
+    session: AsyncSession, editor: Editor, name: str, before: str, default: str, now: datetime
+) -> bool:
+    """:meth:`ParamOverrideRepo.delete` inside the caller's transaction."""
+    row = await session.get(ParamOverride, name, with_for_update=True)
+    if row is None:
+        return False
+    await session.delete(row)
+    _audit(session, editor, "reset", name, before, default, now)
+    record_change(session, entity=PARAM_ENTITY, entity_id=name, action="reset", now=now)
+    return True
 
 
 def _audit(
