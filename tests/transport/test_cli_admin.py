@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -26,7 +25,7 @@ from softswitch.operators import LOCKOUT_THRESHOLD, LoginOutcome, OperatorServic
 from softswitch.params import ParamStore, load_catalog
 from softswitch.runtime.settings import load_settings
 from softswitch.storage.db import DEFAULT_DB_FILE, create_engine, sessions
-from softswitch.storage.migrate import head_revision, upgrade
+from softswitch.storage.migrate import head_revision
 from softswitch.storage.models import AuditEntry
 from softswitch.storage.repos import ParamOverrideRepo
 
@@ -72,23 +71,6 @@ def in_process(
     monkeypatch.setenv("SOFTSWITCH_DATA_DIR", str(data_dir))
     monkeypatch.setattr(sys, "stdin", _Terminal(stdin) if terminal else io.StringIO(stdin))
     return main(list(args))
-
-
-@pytest.fixture(scope="module")
-def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data directory migrated once (copied by each test; the command itself is tested by
-    ``test_db_status_upgrade_status``)."""
-    data_dir = tmp_path_factory.mktemp("template") / "data"
-    data_dir.mkdir()
-    upgrade(load_settings({"SOFTSWITCH_DATA_DIR": str(data_dir)}).database_url)
-    return data_dir
-
-
-@pytest.fixture
-def data_dir(migrated_template: Path, tmp_path: Path) -> Path:
-    target = tmp_path / "data"
-    shutil.copytree(migrated_template, target)
-    return target
 
 
 def logins(data_dir: Path, username: str, passwords: list[str]) -> list[LoginOutcome]:

@@ -13,7 +13,6 @@ import asyncio
 import csv
 import io
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -29,30 +28,18 @@ from softswitch.manage.cdrs import CSV_COLUMNS, CdrQuery
 from softswitch.runtime.cdr_export import export_cdrs, parse_time
 from softswitch.runtime.settings import load_settings
 from softswitch.storage.db import create_engine, sessions
-from softswitch.storage.migrate import upgrade
 from softswitch.storage.models.cdrs import Cdr
 
 T0 = datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
 FROM, TO = "2026-03-01T00:00:00Z", "2026-03-02T00:00:00Z"
 
 
-@pytest.fixture(scope="module")
-def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data_dir = tmp_path_factory.mktemp("template") / "data"
-    data_dir.mkdir()
-    upgrade(load_settings({"SOFTSWITCH_DATA_DIR": str(data_dir)}).database_url)
-    return data_dir
-
-
-@pytest.fixture
-def data_dir(migrated_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A migrated data directory of its own, which ``main`` finds through the environment."""
-    target = tmp_path / "data"
-    shutil.copytree(migrated_template, target)
+@pytest.fixture(autouse=True)
+def _environment(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``main`` finds the test's data directory through the environment."""
     for name in [n for n in os.environ if n.startswith("SOFTSWITCH_")]:
         monkeypatch.delenv(name)
-    monkeypatch.setenv("SOFTSWITCH_DATA_DIR", str(target))
-    return target
+    monkeypatch.setenv("SOFTSWITCH_DATA_DIR", str(data_dir))
 
 
 def cdr(start: datetime, **values: Any) -> Cdr:

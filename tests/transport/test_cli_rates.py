@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-import shutil
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -18,7 +17,6 @@ from sqlalchemy import select
 from softswitch.cli import main
 from softswitch.runtime.settings import load_settings
 from softswitch.storage.db import create_engine, sessions
-from softswitch.storage.migrate import upgrade
 from softswitch.storage.models import AuditEntry, ChangeRow, Rate, RateTable
 
 HEADER = "prefix,area,rate,initial_increment,subsequent_increment,connection_fee,effective_from\n"
@@ -38,21 +36,6 @@ def run(monkeypatch: pytest.MonkeyPatch, data_dir: Path, *args: str) -> int:
         monkeypatch.delenv(name)
     monkeypatch.setenv("SOFTSWITCH_DATA_DIR", str(data_dir))
     return main(["rates", *args])
-
-
-@pytest.fixture(scope="module")
-def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data_dir = tmp_path_factory.mktemp("template") / "data"
-    data_dir.mkdir()
-    upgrade(load_settings({"SOFTSWITCH_DATA_DIR": str(data_dir)}).database_url)
-    return data_dir
-
-
-@pytest.fixture
-def data_dir(migrated_template: Path, tmp_path: Path) -> Path:
-    target = tmp_path / "data"
-    shutil.copytree(migrated_template, target)
-    return target
 
 
 def write(tmp_path: Path, text: str, name: str = "rates.csv") -> Path:
