@@ -439,3 +439,20 @@ async def test_agent_sees_only_its_own_accounts_and_phones(api: Api) -> None:
     check = await api.client.get(f"{V1}/accounts/{a2['id']}", headers=admin)
     assert check.json()["status"] == "active" and check.json()["agent_id"] == theirs["id"]
     assert (await api.client.get(f"{V1}/phones/{p2['id']}", headers=admin)).status_code == 200
+
+
+async def test_refusals_do_not_tell_which_ids_or_names_exist(api: Api) -> None:
+    """A create outside one's scope is refused before any lookup, so the answer is the same
+    for another customer's real account and for an id that does not exist (no 422 "there is
+    no account 999999" that would let a customer map the ids in use)."""
+    admin = await api.admin()
+    other = await _post(api, "/accounts", admin, {"code": "ZQXOTHER", "currency": "USD"})
+    await _post(api, "/phones", admin, {"number": "5550001", "account_id": other["id"]})
+    customer = await api.login(CUSTOMER, USER_PASSWORD)
+    answers = []
+    for account_id, number in ((other["id"], "5550002"), (999_999, "5550003"), (1, "5550001")):
+        answer = await api.client.post(
+            f"{V1}/phones", json={"number": number, "account_id": account_id}, headers=customer
+        )
+        answers.append((answer.status_code, answer.json()["error"]["code"]))
+    assert answers == [(403, "forbidden")] * 3

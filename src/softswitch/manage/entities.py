@@ -201,13 +201,15 @@ class EntityService:
             spec.prepare(values, who.actor, self._ctx.now())
         if spec.check is not None:
             spec.check(values)
+        row = spec.model(**values)
+        # Permission first: the checks below would otherwise tell an actor which ids and names
+        # exist outside its scope (422 "no account 7" against 403 for a real one).
+        if not can(who.actor, Action.CREATE, await self._target(session, row)):
+            raise Forbidden(self._refusal(who.actor, Action.CREATE))
         if spec.parent is not None and parent_id is not None:
             await self._parent_exists(parent_id, session)
         await self._check_references(session, values)
         await self._check_unique(session, values, values, None)
-        row = spec.model(**values)
-        if not can(who.actor, Action.CREATE, await self._target(session, row)):
-            raise Forbidden(self._refusal(who.actor, Action.CREATE))
         session.add(row)
         await self._flush(session)
         await session.refresh(row)  # answer with what was stored, as a read would
