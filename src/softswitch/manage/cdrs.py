@@ -32,6 +32,7 @@ import base64
 import binascii
 import csv
 import io
+import json
 import logging
 import re
 from collections.abc import AsyncIterator, Sequence
@@ -94,7 +95,9 @@ class CdrRecord:
 
     id: int
     call_id: str
+    call_id_out: str
     start_time: datetime
+    ring_time: datetime | None
     answer_time: datetime | None
     end_time: datetime
     hold_time_ms: int
@@ -103,6 +106,7 @@ class CdrRecord:
     account_code: str
     caller: str
     callee: str
+    caller_out: str
     callee_out: str
     caller_ip: str
     phone_id: int | None
@@ -117,6 +121,8 @@ class CdrRecord:
     fee: Decimal
     agent_fee: Decimal
     cost: Decimal
+    codec: str
+    attempts: list[dict[str, Any]]
     termination_reason: str
     sip_status: int | None
     hangup_side: str
@@ -440,6 +446,8 @@ def _cell(value: object) -> str:
         return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
     if isinstance(value, Decimal):
         return format(value, "f")  # exact, never exponent notation (0E-6)
+    if isinstance(value, list):
+        return json.dumps(value, separators=(",", ":"), sort_keys=True)
     return str(value)
 
 

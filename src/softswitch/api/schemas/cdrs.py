@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
 
@@ -78,7 +78,9 @@ class CdrOut(BaseModel):
 
     id: int
     call_id: str
+    call_id_out: str
     start_time: datetime
+    ring_time: datetime | None
     answer_time: datetime | None
     end_time: datetime
     hold_time_ms: int
@@ -87,6 +89,7 @@ class CdrOut(BaseModel):
     account_code: str
     caller: str
     callee: str
+    caller_out: str
     callee_out: str
     caller_ip: str
     phone_id: int | None
@@ -101,6 +104,8 @@ class CdrOut(BaseModel):
     fee: MoneyText
     agent_fee: MoneyText
     cost: MoneyText
+    codec: str
+    attempts: list[dict[str, Any]]
     termination_reason: str
     sip_status: int | None
     hangup_side: str

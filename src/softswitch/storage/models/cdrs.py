@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import BigInteger, Index, String
+from sqlalchemy import JSON, BigInteger, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from softswitch.storage.models.base import Base
@@ -41,8 +42,16 @@ class Cdr(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    record_id: Mapped[str | None] = mapped_column(String(36), unique=True)
+    """The writer's id of the record (a UUID): replaying the journal after a crash inserts a
+    record at most once. None only for rows written before the journal existed."""
     call_id: Mapped[str] = mapped_column(String(255))
+    """Call-ID of the caller's leg."""
+    call_id_out: Mapped[str] = mapped_column(String(255), default="")
+    """Call-ID of the leg to the carrier (or the called phone); empty when none was sent."""
     start_time: Mapped[datetime] = mapped_column(UtcDateTime())
+    ring_time: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    """First 180/183 from the callee side."""
     answer_time: Mapped[datetime | None] = mapped_column(UtcDateTime())
     end_time: Mapped[datetime] = mapped_column(UtcDateTime())
     hold_time_ms: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -56,6 +65,8 @@ class Cdr(Base):
     agent that sold it after the account moves."""
     caller: Mapped[str] = mapped_column(String(64))
     callee: Mapped[str] = mapped_column(String(64))
+    caller_out: Mapped[str] = mapped_column(String(64), default="")
+    """Caller as sent to the carrier, after rewrite and caller-ID rules."""
     callee_out: Mapped[str] = mapped_column(String(64), default="")
     """Callee as sent to the carrier, after rewrite rules."""
     caller_ip: Mapped[str] = mapped_column(String(64), default="")
@@ -76,6 +87,10 @@ class Cdr(Base):
     cost: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0))
     """What the carrier charges us, at the routing gateway's rate table."""
 
+    codec: Mapped[str] = mapped_column(String(32), default="")
+    attempts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    """Every gateway tried, in order: ``{"gateway_id", "gateway": name, "status": SIP status or
+    null, "reason"}`` — what an operator reads to see why a call failed over."""
     termination_reason: Mapped[str] = mapped_column(String(64))
     sip_status: Mapped[int | None] = mapped_column()
     hangup_side: Mapped[str] = mapped_column(String(16), default="")
