@@ -14,6 +14,7 @@ from softswitch.api.routes import (
     params,
     payments,
     rates_csv,
+    registrations,
     users,
 )
 from softswitch.api.routes.entities import entity_routers
@@ -35,6 +36,7 @@ def api_router() -> APIRouter:
     router.include_router(payments.router)
     router.include_router(cdrs.router)
     router.include_router(rates_csv.router)
+    router.include_router(registrations.router)
     for entity_router in entity_routers():
         router.include_router(entity_router)
     return router

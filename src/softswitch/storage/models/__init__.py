@@ -16,6 +16,7 @@ from softswitch.storage.models.params import ParamOverride
 from softswitch.storage.models.payments import Payment, PaymentMethod
 from softswitch.storage.models.phones import Phone
 from softswitch.storage.models.rates import Rate, RateTable
+from softswitch.storage.models.registrations import RegistrationRow
 from softswitch.storage.models.routing_gateways import RoutingGateway
 from softswitch.storage.models.tokens import ApiToken
 from softswitch.storage.models.users import OperatorUser, Role
@@ -42,6 +43,7 @@ __all__ = [
     "Rate",
     "RateTable",
     "Registration",
+    "RegistrationRow",
     "Role",
     "RoutingGateway",
     "Transport",

@@ -7,6 +7,7 @@ object of an upper layer, and each write runs in one transaction with its audit-
 from softswitch.storage.repos.audit import record_audit
 from softswitch.storage.repos.changes import Change, ChangeFeedRepo, record_change
 from softswitch.storage.repos.params import PARAM_ENTITY, Editor, ParamOverrideRepo
+from softswitch.storage.repos.registrations import RegistrationRepo, StoredBinding
 from softswitch.storage.repos.tokens import TokenOwner, TokenRepo, hash_token
 
 __all__ = [
@@ -15,6 +16,8 @@ __all__ = [
     "ChangeFeedRepo",
     "Editor",
     "ParamOverrideRepo",
+    "RegistrationRepo",
+    "StoredBinding",
     "TokenOwner",
     "TokenRepo",
     "hash_token",
