@@ -1,0 +1,7 @@
+"""CDR test fixtures: the writer tests run on SQLite and on a real PostgreSQL."""
+
+from __future__ import annotations
+
+from fixtures.database import database_url as database_url
+from fixtures.database import engine as engine
+from fixtures.database import postgres_url as postgres_url
