@@ -839,3 +839,53 @@ async def test_patch_refuses_fields_the_entity_does_not_have(api: Api) -> None:
         before = (await _call(api, "GET", url, admin)).json()
         _error(await _call(api, "PATCH", url, admin, json=body), 422, next(iter(body)))
         assert (await _call(api, "GET", url, admin)).json() == before, url
+
+
+async def test_a_secret_only_change_is_audited_and_fed_without_showing_it(api: Api) -> None:
+    """Snapshots redact secrets, so comparing them cannot tell that a password changed; the
+    write must still leave its audit row (marked as changed) and its change-feed row."""
+    admin = await api.admin()
+    phone = await api.client.post(
+        "/api/v1/phones",
+        json={"number": "7001", "account_id": 1, "password": "old-secret-1"},
+        headers=admin,
+    )
+    assert phone.status_code == 201
+    phone_id = phone.json()["id"]
+    changed = await api.client.patch(
+        f"/api/v1/phones/{phone_id}", json={"password": "new-secret-2"}, headers=admin
+    )
+    assert changed.status_code == 200 and changed.json()["password"] == "new-secret-2"
+    async with sessions(api.engine)() as session:
+        audit = (
+            await session.scalars(
+                select(AuditEntry).where(
+                    AuditEntry.entity == "phone",
+                    AuditEntry.entity_id == str(phone_id),
+                    AuditEntry.action == "update",
+                )
+            )
+        ).all()
+        feed = (
+            await session.scalars(
+                select(ChangeRow).where(
+                    ChangeRow.entity == "phone",
+                    ChangeRow.entity_id == str(phone_id),
+                    ChangeRow.action == "update",
+                )
+            )
+        ).all()
+    assert len(audit) == 1 and len(feed) == 1
+    assert audit[0].before is not None and audit[0].after is not None
+    assert audit[0].before["password"] == REDACTED
+    assert audit[0].after["password"] == "[redacted, changed]"
+    assert "new-secret-2" not in str(audit[0].after) and "old-secret-1" not in str(audit[0].before)
+    same = await api.client.patch(
+        f"/api/v1/phones/{phone_id}", json={"password": "new-secret-2"}, headers=admin
+    )
+    assert same.status_code == 200
+    async with sessions(api.engine)() as session:
+        rows = (
+            await session.scalars(select(AuditEntry).where(AuditEntry.entity_id == str(phone_id)))
+        ).all()
+    assert len([row for row in rows if row.action == "update"]) == 1  # no-op writes nothing

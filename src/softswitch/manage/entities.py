@@ -35,10 +35,21 @@ from softswitch.operators.policy import ScopeKind, visible_scope
 from softswitch.storage.models import Account, Base
 from softswitch.storage.repos import record_audit, record_change
 
-__all__ = ["REDACTED", "Dependent", "EntityService", "EntitySpec", "Owner", "Reference"]
+__all__ = [
+    "REDACTED",
+    "REDACTED_CHANGED",
+    "Dependent",
+    "EntityService",
+    "EntitySpec",
+    "Owner",
+    "Reference",
+]
 
 REDACTED = "[redacted]"
 """What audit snapshots show in place of a secret."""
+
+REDACTED_CHANGED = "[redacted, changed]"
+"""What the after-snapshot of an update shows for a secret that changed."""
 
 
 class Owner(enum.Enum):
@@ -238,7 +249,8 @@ class EntityService:
         if not can(who.actor, Action.UPDATE, await self._target(session, row)):
             raise Forbidden(self._refusal(who.actor, Action.UPDATE))
         before = self._snapshot(row)
-        values = {**self._values(row), **changes}
+        stored = self._values(row)
+        values = {**stored, **changes}
         if spec.check is not None:
             spec.check(values)
         await self._check_references(session, changes)
@@ -250,7 +262,14 @@ class EntityService:
         await self._flush(session)
         await session.refresh(row)
         after = self._snapshot(row)
-        if after != before:
+        # Decide on the stored values, not the snapshots: a secret is redacted in both, and a
+        # password-only change must still be audited and reach the call path.
+        changed = {
+            name for name, value in self._values(row).items() if stored.get(name) != value
+        } - {"updated_at"}
+        for name in changed & self.spec.secrets:
+            after[name] = REDACTED_CHANGED
+        if changed:
             self._record(session, who, "update", entity_id, before, after)
         return spec.out.model_validate(row, from_attributes=True)
 
