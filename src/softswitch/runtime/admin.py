@@ -148,15 +148,23 @@ async def _require_head(settings: Settings, engine: AsyncEngine) -> None:
 
 
 @asynccontextmanager
-async def _operators(
-    settings: Settings, clock: Clock, hashing: PasswordHashing | None
-) -> AsyncIterator[OperatorService]:
+async def _existing(settings: Settings) -> AsyncIterator[tuple[AsyncEngine, ParamStore]]:
+    """The configured database, which must exist and be at the newest revision, with the
+    parameters of the settings (catalogue and override file)."""
     path = _sqlite_file(settings.database_url)
     if path is not None and not path.exists():
         raise AdminError(f"no database at {path}: run 'softswitch db upgrade' first")
     params = load_params(settings)
     async with _engine(settings) as engine:
         await _require_head(settings, engine)
+        yield engine, params
+
+
+@asynccontextmanager
+async def _operators(
+    settings: Settings, clock: Clock, hashing: PasswordHashing | None
+) -> AsyncIterator[OperatorService]:
+    async with _existing(settings) as (engine, params):
         yield OperatorService(sessions(engine), params, clock, hashing=hashing)
 
 
@@ -169,12 +177,7 @@ async def open_manage(settings: Settings, clock: Clock = _utcnow) -> AsyncIterat
     rows like the API's do, so a running switch picks them up within a second; this process
     has no subscribers of its own.
     """
-    path = _sqlite_file(settings.database_url)
-    if path is not None and not path.exists():
-        raise AdminError(f"no database at {path}: run 'softswitch db upgrade' first")
-    params = load_params(settings)
-    async with _engine(settings) as engine:
-        await _require_head(settings, engine)
+    async with _existing(settings) as (engine, params):
         factory = sessions(engine)
         overrides = ParamOverrideRepo(factory)
         await load_overrides(params, overrides)
