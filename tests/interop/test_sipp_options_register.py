@@ -1,8 +1,9 @@
 """SIPp (Debian sip-tester) against the running softswitch over real sockets on 127.0.0.1.
 
-Scenarios are ours (``scenarios/*.xml``): OPTIONS expecting 200 with capabilities, and REGISTER
-expecting a 401 digest challenge, then the authenticated retry refused with 403 (no user store
-exists yet). Each runs once over UDP (``-t u1``) and once over TCP (``-t t1``).
+Scenarios are ours (``scenarios/*.xml``): OPTIONS expecting 200 with capabilities; REGISTER
+expecting a 401 digest challenge and then, with SIPp's ``[authentication]`` answering it, 200
+with the binding for phone 1001 (created through the switch's HTTP API), or 403 for a wrong
+password or an unknown user. Each runs once over UDP (``-t u1``) and once over TCP (``-t t1``).
 """
 
 from __future__ import annotations
@@ -12,15 +13,27 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 SIPP = shutil.which("sipp") or "/usr/bin/sipp"
 TRANSPORTS = {"u1": "UDP", "t1": "TCP"}
+ADMIN_PASSWORD = "interop-admin-pw-1"
+PHONE, PHONE_PASSWORD = "1001", "secret1001"
 
 
-def run_sipp(switch, scenario: str, transport: str, workdir: Path, port: int) -> Path:
-    """Run one SIPp call of ``scenario``; returns the working directory with its traces."""
+def run_sipp(
+    switch,
+    scenario: str,
+    transport: str,
+    workdir: Path,
+    port: int,
+    user: str = PHONE,
+    password: str = PHONE_PASSWORD,
+) -> Path:
+    """Run one SIPp call of ``scenario``; returns the working directory with its traces.
+    ``user`` and ``password`` fill the REGISTER scenarios (``[service]``, ``[authentication]``)."""
     workdir.mkdir(parents=True, exist_ok=True)
     command = [
         SIPP,
@@ -38,6 +51,12 @@ def run_sipp(switch, scenario: str, transport: str, workdir: Path, port: int) ->
         "127.0.0.1",
         "-p",
         str(port),
+        "-s",
+        user,
+        "-au",
+        user,
+        "-ap",
+        password,
         "-nostdin",
         "-trace_msg",
         "-message_file",
@@ -79,11 +98,71 @@ def test_sipp_options_gets_200(switch_process, tmp_path, free_port_for, transpor
     assert "SIP/2.0 200 OK" in messages
 
 
+@pytest.fixture
+def switch_with_phone(launch_switch, free_port_for):
+    """A switch with phone 1001 (password secret1001), created through its HTTP API as an
+    operator would; returns the switch and its API base URL."""
+    http = f"127.0.0.1:{free_port_for('127.0.0.1')}"
+    switch = launch_switch(
+        {"SOFTSWITCH_ADMIN_PASSWORD": ADMIN_PASSWORD, "SOFTSWITCH_HTTP_LISTEN": http}
+    )
+    base = f"http://{http}/api/v1"
+    with httpx.Client(base_url=base, timeout=10.0) as client:
+        login = client.post("/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
+        assert login.status_code == 200, login.text
+        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        account = client.post(
+            "/accounts", json={"code": "INTEROP", "currency": "USD"}, headers=headers
+        )
+        assert account.status_code == 201, account.text
+        phone = client.post(
+            "/phones",
+            json={"number": PHONE, "account_id": account.json()["id"], "password": PHONE_PASSWORD},
+            headers=headers,
+        )
+        assert phone.status_code == 201, phone.text
+    return switch, base, headers
+
+
 @pytest.mark.parametrize("transport", sorted(TRANSPORTS))
-def test_sipp_register_is_challenged_then_refused(
+def test_sipp_register_with_digest_gets_200_then_wrong_password_403(
+    switch_with_phone, tmp_path, free_port_for, transport
+) -> None:
+    switch, base, headers = switch_with_phone
+    port = free_port_for("127.0.0.1")
+
+    out = run_sipp(switch, "register.xml", transport, tmp_path / "ok", port)
+
+    assert successful_calls(out / "stats.csv") == 1
+    messages = (out / "messages.log").read_text()
+    assert "SIP/2.0 401 Unauthorized" in messages
+    assert 'Authorization: Digest username="1001"' in messages
+    assert "SIP/2.0 200 OK" in messages
+    contact = f"Contact: <sip:1001@127.0.0.1:{port};transport={TRANSPORTS[transport]}>;expires=300"
+    assert contact.lower() in messages.lower()
+    actions = (out / "actions.log").read_text()
+    assert "registered: sip:1001@127.0.0.1" in actions
+    with httpx.Client(base_url=base, timeout=10.0) as client:
+        listed = client.get("/registrations", params={"aor": "sip:1001@127.0.0.1"}, headers=headers)
+    assert listed.status_code == 200, listed.text
+    (item,) = listed.json()["items"]
+    assert item["source_transport"] == TRANSPORTS[transport] and item["expires"] == 300
+
+    refused = run_sipp(
+        switch, "register_refused.xml", transport, tmp_path / "bad", port, password="wrong"
+    )
+
+    assert successful_calls(refused / "stats.csv") == 1
+    assert "SIP/2.0 403 Forbidden (wrong password)" in (refused / "messages.log").read_text()
+
+
+@pytest.mark.parametrize("transport", sorted(TRANSPORTS))
+def test_sipp_register_of_an_unknown_user_is_challenged_then_refused(
     switch_process, tmp_path, free_port_for, transport
 ) -> None:
-    out = run_sipp(switch_process, "register.xml", transport, tmp_path, free_port_for("127.0.0.1"))
+    out = run_sipp(
+        switch_process, "register_refused.xml", transport, tmp_path, free_port_for("127.0.0.1")
+    )
 
     assert successful_calls(out / "stats.csv") == 1
     messages = (out / "messages.log").read_text()

@@ -143,3 +143,17 @@ def test_never_holds_an_expired_binding_after_expire(
             assert len(table) == sum(1 for _ in table)
             nxt = table.next_expiry()
             assert nxt is None or nxt == min(b.expires_at for b in table)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    now=st.floats(min_value=0.0, max_value=1e7, allow_nan=False),
+    granted=st.integers(min_value=1, max_value=86400),
+)
+def test_remaining_reports_the_granted_seconds_despite_float_noise(
+    now: float, granted: int
+) -> None:
+    """``(now + granted) - now`` may exceed ``granted`` by a rounding error; the 200 OK must
+    still echo the interval that was granted, not one second more."""
+    assert binding(expires_at=now + granted).remaining(now) == granted
+    assert binding(expires_at=now + granted).remaining(now + 0.5) == granted  # rounds up

@@ -25,6 +25,9 @@ from softswitch.sip.events import Peer
 from softswitch.sip.grammar import Params
 from softswitch.sip.uri import SipUri, uri_equal
 
+_ROUNDING_TOLERANCE = 1e-6
+"""Seconds of floating-point noise ignored when rounding a remaining time up."""
+
 __all__ = ["Binding", "BindingChange", "BindingCounts", "BindingTable", "ChangeKind"]
 
 
@@ -61,8 +64,11 @@ class Binding:
         return self.expires_at > now
 
     def remaining(self, now: float) -> int:
-        """Whole seconds left, rounded up: a live binding never reports 0, which means removed."""
-        return max(0, math.ceil(self.expires_at - now))
+        """Whole seconds left, rounded up: a live binding never reports 0, which means removed.
+
+        ``(now + 1800) - now`` can come out a hair above 1800 in binary floating point; the
+        tolerance keeps that from being reported as 1801 seconds."""
+        return max(0, math.ceil(self.expires_at - now - _ROUNDING_TOLERANCE))
 
     def same_contact(self, uri: SipUri) -> bool:
         return uri_equal(self.uri, uri)

@@ -5,8 +5,15 @@ What it answers (RFC 3261 §8.2, in the order §8.2 inspects a request):
 * ``OPTIONS``: 200 with our capabilities (§11.2: Allow, Accept, Accept-Encoding,
   Accept-Language, Supported), so monitoring systems and SIPp can probe the switch.
 * ``REGISTER``: a digest challenge (401 or 407 as SS_SIP_AUTHENTICATION_CODE says, realm from
-  SS_SIP_AUTHENTICATION_REALM). There is no user store yet, so a REGISTER with credentials ends
-  with ``403 No such user``: well formed and true. The registrar issue replaces this.
+  SS_SIP_AUTHENTICATION_REALM); credentials are checked against the registrar's users (phones
+  and dynamic routing gateways, ``runtime.registrar``) and a verified request is processed
+  there (RFC 3261 §10.3). An unknown username gets ``403 No such user``; a wrong password
+  ``403``, not another challenge: RFC 3261 §22.4 lets a server that does not accept credentials
+  refuse, and re-challenging a device configured with a wrong password only makes it retry in
+  a loop. A known device that may not register (disabled, foreign source address) gets 403
+  with the reason, told only after its password checked out. A stale nonce is re-challenged
+  with ``stale=true`` (RFC 7616 §3.3), as are malformed credentials and replays. Without a
+  registrar (unit tests of this class) every username is unknown.
 * Any other method we know but do not serve yet (INVITE, SUBSCRIBE ...): 405 with Allow (§8.2.1).
 * A request with a To tag: 481, since no dialog exists (§8.2.2.2, §12.2.2); BYE likewise.
 * ``Require`` with an option tag we do not support: 420 with Unsupported (§8.2.2.3).
@@ -24,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from softswitch.params import ParamStore
+from softswitch.runtime.registrar import Registrant, RegistrarService
 from softswitch.sip.digest import Algorithm
 from softswitch.sip.digest_server import (
     AuthOutcome,
@@ -36,6 +44,7 @@ from softswitch.sip.events import (
     ConnectionFailed,
     Event,
     MessageDropped,
+    Peer,
     RequestReceived,
     TransportFailed,
 )
@@ -75,8 +84,10 @@ class BasicDispatcher:
         secret: bytes | None = None,
         random_bytes: Callable[[int], bytes] = os.urandom,
         algorithms: tuple[Algorithm, ...] = (Algorithm.MD5,),
+        registrar: RegistrarService | None = None,
     ) -> None:
         self._algorithms = algorithms
+        self._registrar = registrar
         self._params = params
         self._caps = capabilities
         self._default_realm = default_realm
@@ -91,7 +102,7 @@ class BasicDispatcher:
     def dispatch(self, event: Event, sender: Sender) -> None:
         if isinstance(event, RequestReceived):
             if event.transaction is not None:
-                self._request(event.request, event.transaction, sender)
+                self._request(event.request, event.transaction, event.peer, sender)
         elif isinstance(event, MessageDropped):
             _log.debug("dropped from %s: %s", event.peer, event.reason)
         elif isinstance(event, ConnectionFailed):
@@ -99,7 +110,7 @@ class BasicDispatcher:
         elif isinstance(event, TransportFailed):
             _log.info("transport failed for %s", event.request.method)
 
-    def _request(self, request: Request, key: TransactionKey, sender: Sender) -> None:
+    def _request(self, request: Request, key: TransactionKey, peer: Peer, sender: Sender) -> None:
         method = request.method
         if method == "ACK":
             return
@@ -118,7 +129,7 @@ class BasicDispatcher:
         if method == "OPTIONS":
             self._answer(sender, key, request, 200, headers=self._capability_headers())
         elif method == "REGISTER":
-            self._register(request, key, sender)
+            self._register(request, key, peer, sender)
         else:
             # CANCEL matching no INVITE is answered 481 by the endpoint; nothing else is allowed.
             self._answer(sender, key, request, 481)
@@ -151,25 +162,63 @@ class BasicDispatcher:
         found = _CODE_RE.search(self._params.get_str("SS_SIP_AUTHENTICATION_CODE"))
         return int(found.group(1)) if found else 401
 
-    def _register(self, request: Request, key: TransactionKey, sender: Sender) -> None:
+    def _register(self, request: Request, key: TransactionKey, peer: Peer, sender: Sender) -> None:
         now = sender.now()
         auth = self._authenticator()
         code = self._challenge_code()
         credentials = find_credentials(request.auth(credentials_header_name(code)), auth.realm)
         stale = False
         if credentials is not None:
-            # No user store exists yet: every username is unknown (the lookup finds nobody).
-            result = auth.verify(
-                request.method, credentials, lambda _user: None, now, request_uri=request.uri
-            )
-            if result.outcome is AuthOutcome.UNKNOWN_USER:
-                _log.info("REGISTER for unknown user %r refused", result.username)
+            username = credentials.get("username")
+            registrant: Registrant | None = None
+            if username is not None and self._registrar is not None:
+                registrant = self._registrar.registrant(username, peer)
+
+            def lookup(_user: str) -> str | None:
+                return registrant.password if registrant is not None else None
+
+            result = auth.verify(request.method, credentials, lookup, now, request_uri=request.uri)
+            outcome = result.outcome
+            if outcome is AuthOutcome.UNKNOWN_USER:
+                _log.info("REGISTER for unknown user %r from %s refused", result.username, peer)
                 self._answer(sender, key, request, 403, "No such user")
                 return
-            stale = result.outcome is AuthOutcome.STALE
+            if outcome is AuthOutcome.BAD_RESPONSE:
+                _log.info("REGISTER for %r from %s: wrong password", result.username, peer)
+                self._answer(sender, key, request, 403, "Forbidden (wrong password)")
+                return
+            if outcome is AuthOutcome.OK and registrant is not None:
+                self._registered(request, key, peer, sender, registrant, now)
+                return
+            stale = outcome is AuthOutcome.STALE
         header = challenge_header_name(code)
         challenges = tuple((header, value) for value in auth.challenges(now, stale=stale))
         self._answer(sender, key, request, code, headers=challenges)
+
+    def _registered(
+        self,
+        request: Request,
+        key: TransactionKey,
+        peer: Peer,
+        sender: Sender,
+        registrant: Registrant,
+        now: float,
+    ) -> None:
+        if registrant.refusal is not None:
+            _log.info("REGISTER for %r from %s: %s", registrant.username, peer, registrant.refusal)
+            self._answer(sender, key, request, 403, registrant.refusal)
+            return
+        assert self._registrar is not None
+        outcome = self._registrar.register(request, peer, now, registrant, to_tag=self._new_tag())
+        if outcome.status != 200:
+            _log.info(
+                "REGISTER for %r from %s answered %d %s",
+                registrant.username,
+                peer,
+                outcome.status,
+                outcome.response.reason,
+            )
+        sender.send_response(key, outcome.response.with_header("Server", self._caps.product))
 
     # -- answering ---------------------------------------------------------------------------
 

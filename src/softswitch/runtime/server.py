@@ -25,13 +25,15 @@ from softswitch.manage.param_sync import ParamSync
 from softswitch.operators import OperatorService
 from softswitch.params import ParamChange, ParamStore, load_catalog, resend_interval
 from softswitch.runtime.dispatcher import BasicDispatcher, Capabilities
+from softswitch.runtime.registrar import RegistrarService
 from softswitch.runtime.settings import Settings
 from softswitch.sip.digest import Algorithm
 from softswitch.sip.endpoint import Endpoint, EndpointConfig
 from softswitch.sip.timers import TimerConfig
+from softswitch.snapshot import SnapshotService
 from softswitch.storage.db import create_engine, sessions
 from softswitch.storage.migrate import current_revision, upgrade_engine
-from softswitch.storage.repos import ChangeFeedRepo, ParamOverrideRepo
+from softswitch.storage.repos import ChangeFeedRepo, ParamOverrideRepo, RegistrationRepo
 from softswitch.transport.addresses import HostPort
 from softswitch.transport.driver import Driver
 from softswitch.transport.tls import client_context, ensure_self_signed, server_context
@@ -98,6 +100,8 @@ class Server:
         self.operators: OperatorService | None = None
         self.http: HttpServer | None = None
         self.feed: ChangeFeed | None = None
+        self.snapshots: SnapshotService | None = None
+        self.registrar: RegistrarService | None = None
         self.listening: list[tuple[str, HostPort]] = []
         self._unsubscribe: list[Callable[[], None]] = []
 
@@ -107,6 +111,11 @@ class Server:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         await self._open_database()
         await self._open_http()
+        try:
+            registrar = await self._open_call_path()
+        except BaseException:
+            await self.stop()
+            raise
         addresses = [*settings.sip_listen, *settings.sip_tls_listen]
         config = EndpointConfig(timers=timer_config(params), local_addresses=_sent_by(addresses))
         endpoint = self.endpoint = Endpoint(config)
@@ -116,6 +125,7 @@ class Server:
             default_realm=addresses[0].host if addresses else "softswitch",
             new_tag=endpoint.ids.tag,
             algorithms=tuple(Algorithm(name) for name in settings.sip_digest_algorithms),
+            registrar=registrar,
         )
         tls_client = client_context(settings.tls_verify, settings.tls_ca_file)
         driver = self.driver = Driver(
@@ -201,6 +211,19 @@ class Server:
         await feed.start(CHANGE_FEED_INTERVAL)
         _log.info("listening for HTTP on %s (API under /api/v1, docs at /docs)", local)
 
+    async def _open_call_path(self) -> RegistrarService:
+        """The call path's snapshot (it follows the feed, so after HTTP started it) and the
+        registrar over it, with the bindings saved before the last stop loaded back."""
+        assert self.database is not None and self.feed is not None
+        factory = sessions(self.database)
+        snapshots = self.snapshots = SnapshotService(factory, self.feed)
+        await snapshots.start()
+        registrar = self.registrar = RegistrarService(
+            self.params, snapshots, RegistrationRepo(factory), wall_clock=_utcnow
+        )
+        await registrar.start()
+        return registrar
+
     async def stop(self) -> None:
         """Close every socket and the database; safe to call more than once."""
         for unsubscribe in self._unsubscribe:
@@ -209,6 +232,12 @@ class Server:
         if self.driver is not None:
             await self.driver.close()
             self.driver = None
+        if self.registrar is not None:
+            await self.registrar.stop()  # writes the bindings still queued
+            self.registrar = None
+        if self.snapshots is not None:
+            await self.snapshots.stop()
+            self.snapshots = None
         if self.feed is not None:
             await self.feed.stop()
             self.feed = None
