@@ -331,3 +331,16 @@ def test_a_parameter_set_from_the_shell_reaches_the_running_switch(launch_switch
         switch.log()
     )
     assert switch.stop() == 0
+
+
+def test_run_keeps_cdr_files_in_the_data_directory(launch_switch, tmp_path: Path) -> None:
+    """The CDR writer starts with the switch (its journal, the CDR files, under data/cdr) and
+    an unusable real-time report address is ignored with a warning, not a failed start."""
+    overrides = tmp_path / "params.conf"
+    overrides.write_text("SERVER_CDR_REAL_TIME_REPORT_SERVER = not-an-address\n")
+    switch = launch_switch({"SOFTSWITCH_PARAMS_FILE": str(overrides)})
+    log = switch.log()
+    assert f"CDR files in {switch.data_dir / 'cdr'}" in log
+    assert (switch.data_dir / "cdr").is_dir()
+    assert "SERVER_CDR_REAL_TIME_REPORT_SERVER 'not-an-address' ignored" in log
+    assert switch.stop() == 0

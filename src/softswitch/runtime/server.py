@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from softswitch import __version__
 from softswitch.api import HttpServer, create_app, serve_http
+from softswitch.cdr.writer import CdrWriter, CdrWriterConfig
 from softswitch.manage import ChangeFeed
 from softswitch.manage.param_sync import ParamSync
 from softswitch.operators import OperatorService
@@ -63,6 +64,40 @@ import, config apply, param set) reaches the running switch. Changes through its
 are read at once."""
 
 
+CDR_DIRECTORY = "cdr"
+"""Where the CDR files (the writer's journal) live, under the data directory."""
+
+_CDR_PARAMS = frozenset(
+    {
+        "SERVER_CDR_FILE_WRITE_INTERVAL",
+        "SERVER_CDR_FILE_WRITE_MAX",
+        "SERVER_CDR_REAL_TIME_REPORT_SERVER",
+        "SERVER_BILLING_NO_CDR_E164S",
+        "SERVER_MAX_CDR_PENDING_LIST_LENGTH",
+    }
+)
+
+
+def cdr_config(params: ParamStore) -> CdrWriterConfig:
+    """The CDR writer's settings from the system parameters in force.
+
+    An unusable SERVER_CDR_REAL_TIME_REPORT_SERVER (the catalogue types it as free text) turns
+    the real-time report off with a warning instead of keeping the switch from writing CDRs.
+    """
+    base = CdrWriterConfig(
+        file_interval_s=params.get_int("SERVER_CDR_FILE_WRITE_INTERVAL"),
+        max_files=params.get_int("SERVER_CDR_FILE_WRITE_MAX"),
+        no_cdr_e164s=params.get_str("SERVER_BILLING_NO_CDR_E164S"),
+        max_pending=params.get_int("SERVER_MAX_CDR_PENDING_LIST_LENGTH"),
+    )
+    report = params.get_str("SERVER_CDR_REAL_TIME_REPORT_SERVER")
+    try:
+        return dataclasses.replace(base, report_server=report)
+    except ValueError as exc:
+        _log.warning("SERVER_CDR_REAL_TIME_REPORT_SERVER %r ignored: %s", report, exc)
+        return base
+
+
 def load_params(settings: Settings) -> ParamStore:
     """The parameter store: catalogue defaults plus the optional override file."""
     store = ParamStore(load_catalog())
@@ -102,6 +137,7 @@ class Server:
         self.feed: ChangeFeed | None = None
         self.snapshots: SnapshotService | None = None
         self.registrar: RegistrarService | None = None
+        self.cdrs: CdrWriter | None = None
         self.listening: list[tuple[str, HostPort]] = []
         self._unsubscribe: list[Callable[[], None]] = []
 
@@ -222,7 +258,18 @@ class Server:
             self.params, snapshots, RegistrationRepo(factory), wall_clock=_utcnow
         )
         await registrar.start()
+        # CDRs: replayed into the database first (a crash loses none), then journaled.
+        cdrs = self.cdrs = CdrWriter(
+            self.settings.data_dir / CDR_DIRECTORY, self.database, cdr_config(self.params), _utcnow
+        )
+        await cdrs.start()
+        self._unsubscribe.append(self.params.subscribe(self._on_cdr_param))
+        _log.info("CDR files in %s", cdrs.directory)
         return registrar
+
+    def _on_cdr_param(self, change: ParamChange) -> None:
+        if self.cdrs is not None and change.name in _CDR_PARAMS:
+            self.cdrs.reconfigure(cdr_config(self.params))
 
     async def stop(self) -> None:
         """Close every socket and the database; safe to call more than once."""
@@ -235,6 +282,9 @@ class Server:
         if self.registrar is not None:
             await self.registrar.stop()  # writes the bindings still queued
             self.registrar = None
+        if self.cdrs is not None:
+            await self.cdrs.stop()  # delivers what is journaled; the rest is replayed at start
+            self.cdrs = None
         if self.snapshots is not None:
             await self.snapshots.stop()
             self.snapshots = None
