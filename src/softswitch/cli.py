@@ -283,18 +283,15 @@ def _user(args: argparse.Namespace) -> int:
 
 
 def _admin(args: argparse.Namespace) -> int:
-    """``db``, ``user`` and ``param``: every refusal is one line on stderr and exit code 1."""
+    """Every command but ``run`` and ``version``: each refusal is one line on stderr and exit
+    code 1 (the commands handle their own multi-line reports, such as bad CSV rows)."""
+    from softswitch.manage import ManageError
     from softswitch.operators import OperatorError
     from softswitch.runtime.admin import AdminError
 
+    commands = {"db": _db, "user": _user, "cdr": _cdr, "rates": _rates, "config": _config}
     try:
-        if args.command == "db":
-            return _db(args)
-        if args.command == "user":
-            return _user(args)
-        if args.command == "cdr":
-            return _cdr(args)
-        return _param(args)
+        return commands.get(args.command, _param)(args)
     except BrokenPipeError:
         # `softswitch param list | head`: the reader left; that is not an error.
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the exit flush quiet
@@ -305,7 +302,7 @@ def _admin(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(file=sys.stderr)
         return 130
-    except (AdminError, OperatorError, ValueError, OSError) as exc:
+    except (AdminError, OperatorError, ManageError, ValueError, OSError) as exc:
         # ValueError covers SettingsError, ParamError and PasswordTooShort/PasswordTooLong.
         print(f"softswitch: {exc}", file=sys.stderr)
         return 1
@@ -402,9 +399,7 @@ def _rates_parser(
 def _rates(args: argparse.Namespace) -> int:
     """``rates import|export``: row errors one per line with their line numbers, exit 1 when
     the import was refused (nothing imported) or any other refusal."""
-    from softswitch.manage import ManageError
     from softswitch.manage.rate_import import ImportMode, ImportRefused
-    from softswitch.runtime.admin import AdminError
     from softswitch.runtime.rates_cli import ProgressBar, export_rates, import_rates
 
     bar = None
@@ -443,12 +438,6 @@ def _rates(args: argparse.Namespace) -> int:
             "(fix them, or use --skip-bad to import the good rows)",
             file=sys.stderr,
         )
-        return 1
-    except KeyboardInterrupt:
-        print(file=sys.stderr)
-        return 130
-    except (ManageError, AdminError, ValueError, OSError) as exc:
-        print(f"softswitch: {exc}", file=sys.stderr)
         return 1
     for error in result.errors:
         _print_row_error(args.file, error.line, error.field, error.message)
@@ -625,9 +614,7 @@ def _config_parser(
 def _config(args: argparse.Namespace) -> int:
     """``config export|apply``: the plan on stdout, notes and errors on stderr; exit 1 when
     the file was refused (every error listed with its YAML path; nothing changed)."""
-    from softswitch.manage import ManageError
     from softswitch.manage.config_file import ConfigInvalid
-    from softswitch.runtime.admin import AdminError
     from softswitch.runtime.config_cli import (
         apply_file,
         export_file,
@@ -671,12 +658,6 @@ def _config(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    except KeyboardInterrupt:
-        print(file=sys.stderr)
-        return 130
-    except (ManageError, AdminError, ValueError, OSError) as exc:
-        print(f"softswitch: {exc}", file=sys.stderr)
-        return 1
     for line in plan_lines(result.plan):
         print(line)
     for line in summary_lines(result.plan, applied=result.applied):
@@ -696,10 +677,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "run":
         return _run(args)
-    if args.command == "rates":
-        return _rates(args)
-    if args.command == "config":
-        return _config(args)
     return _admin(args)
 
 

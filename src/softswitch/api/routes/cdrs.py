@@ -44,8 +44,8 @@ _CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
 def _page_json() -> TypeAdapter[CdrPage]:
     """Serialises a page straight from the service's dataclasses: a page holds up to
     SERVER_QUERY_ONE_PAGE_SIZE (10,000) rows, and validating each into ``CdrOut`` first would
-    double the time of the answer. ``CdrOut``/``CdrPageOut`` document the same shape (a test
-    holds the two together); money comes out as its exact six-place text."""
+    double the time of the answer. ``CdrOut`` is derived from the same dataclass, so
+    ``CdrPageOut`` documents exactly this shape; money comes out as its exact six-place text."""
     return TypeAdapter(CdrPage)
 
 

@@ -6,11 +6,12 @@ float, never exponent notation); times are ISO 8601 in UTC.
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, get_type_hints
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, create_model
+
+from softswitch.manage.cdrs import CdrRecord
 
 __all__ = ["CdrFilter", "CdrOut", "CdrPageFilter", "CdrPageOut", "MoneyText"]
 
@@ -68,53 +69,33 @@ class CdrPageFilter(CdrFilter):
     )
 
 
-class CdrOut(BaseModel):
-    """One call attempt, answered or not. ``termination_reason`` is the call-control cause,
-    ``sip_status`` the final SIP status seen, ``hangup_side`` caller, callee or system; ``fee``
-    what the account was charged, ``agent_fee`` what its agent is, ``cost`` what the carrier
-    charges."""
+def _cdr_out() -> type[BaseModel]:
+    """The API shape of one CDR, derived from the service's ``CdrRecord`` so the two cannot
+    drift apart: the same fields in the same order, money as :data:`MoneyText`."""
+    fields: dict[str, Any] = {
+        name: (MoneyText if kind is Decimal else kind, ...)
+        for name, kind in get_type_hints(CdrRecord).items()
+    }
+    return create_model(
+        "CdrOut",
+        __config__=ConfigDict(from_attributes=True),
+        __doc__=(
+            "One call attempt, answered or not. ``termination_reason`` is the call-control "
+            "cause, ``sip_status`` the final SIP status seen, ``hangup_side`` caller, callee or "
+            "system; ``fee`` what the account was charged, ``agent_fee`` what its agent is, "
+            "``cost`` what the carrier charges; ``attempts`` every gateway tried."
+        ),
+        **fields,
+    )
 
-    model_config = ConfigDict(from_attributes=True)
 
-    id: int
-    call_id: str
-    call_id_out: str
-    start_time: datetime
-    ring_time: datetime | None
-    answer_time: datetime | None
-    end_time: datetime
-    hold_time_ms: int
-    billed_seconds: int
-    account_id: int | None
-    account_code: str
-    caller: str
-    callee: str
-    caller_out: str
-    callee_out: str
-    caller_ip: str
-    phone_id: int | None
-    mapping_gateway_id: int | None
-    mapping_gateway_name: str
-    routing_gateway_id: int | None
-    routing_gateway_name: str
-    callee_ip: str
-    rate_prefix: str
-    area_name: str
-    currency: str
-    fee: MoneyText
-    agent_fee: MoneyText
-    cost: MoneyText
-    codec: str
-    attempts: list[dict[str, Any]]
-    termination_reason: str
-    sip_status: int | None
-    hangup_side: str
+CdrOut = _cdr_out()
 
 
 class CdrPageOut(BaseModel):
     """CDRs newest first (start_time, then id, descending). No total is counted: follow
     ``next_cursor`` until it is null."""
 
-    items: list[CdrOut]
+    items: list[CdrOut]  # type: ignore[valid-type]
     next_cursor: str | None
     page_size: int
