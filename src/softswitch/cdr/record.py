@@ -90,6 +90,7 @@ class TerminationReason(Enum):
     # Limits and faults during the call.
     MAX_CALL_DURATION = "MaxCallDuration"
     SESSION_TIMEOUT = "SessionTimeout"
+    ACK_TIMEOUT = "AckTimeout"
     MEDIA_TIMEOUT = "MediaTimeout"
     SYSTEM_OVERLOAD = "SystemOverload"
     SERVER_ERROR = "ServerError"
@@ -222,6 +223,12 @@ _INFO: dict[TerminationReason, ReasonInfo] = {
     ),
     _R.SESSION_TIMEOUT: ReasonInfo(
         "the session was not refreshed in time (RFC 4028 session timer); BYE on both legs",
+        Cause.NETWORK,
+        None,
+    ),
+    _R.ACK_TIMEOUT: ReasonInfo(
+        "the caller never acknowledged the answer (no ACK within 64*T1, RFC 3261 §13.3.1.4); "
+        "BYE on both legs",
         Cause.NETWORK,
         None,
     ),

@@ -99,6 +99,13 @@ class BindingCounts:
     behind_nat: int
 
 
+def _user_of(aor: str) -> str:
+    """The user part of a canonical AOR (``sip:1001@host`` → ``1001``; none → ``""``)."""
+    scheme_rest = aor.partition(":")[2]
+    user, at, _ = scheme_rest.rpartition("@")
+    return user if at else ""
+
+
 class BindingTable:
     """Live bindings by AOR (the canonical AOR text of :func:`softswitch.registrar.canonical_aor`).
 
@@ -107,10 +114,11 @@ class BindingTable:
     :meth:`expire`; :meth:`lookup` and :meth:`counts` never return or count it.
     """
 
-    __slots__ = ("_by_aor", "_heap", "_seq", "_size")
+    __slots__ = ("_by_aor", "_by_user", "_heap", "_seq", "_size")
 
     def __init__(self) -> None:
         self._by_aor: dict[str, list[Binding]] = {}
+        self._by_user: dict[str, set[str]] = {}
         self._heap: list[tuple[float, int, Binding]] = []
         self._seq = itertools.count()
         self._size = 0
@@ -142,6 +150,21 @@ class BindingTable:
         live.sort(key=lambda b: (-b.q, -b.updated_at))
         return live
 
+    def lookup_user(self, user: str, now: float) -> list[Binding]:
+        """Live bindings of every AOR whose user part is ``user`` (any domain), best first.
+
+        The switch serves one numbering plan: a call to phone 1001 reaches 1001 whichever host
+        part its device registered under (an IP, a DNS name).
+        """
+        live = [
+            b
+            for aor in self._by_user.get(user, ())
+            for b in self._by_aor.get(aor, ())
+            if b.live(now)
+        ]
+        live.sort(key=lambda b: (-b.q, -b.updated_at))
+        return live
+
     def counts(self, now: float) -> BindingCounts:
         aors = bindings = nat = 0
         for items in self._by_aor.values():
@@ -162,7 +185,10 @@ class BindingTable:
     # ----------------------------------------------------------------- changing
     def put(self, binding: Binding) -> BindingChange:
         """Add ``binding``, or replace the stored binding of the same AOR and contact."""
-        items = self._by_aor.setdefault(binding.aor, [])
+        items = self._by_aor.get(binding.aor)
+        if items is None:
+            items = self._by_aor[binding.aor] = []
+            self._by_user.setdefault(_user_of(binding.aor), set()).add(binding.aor)
         for i, old in enumerate(items):
             if old.same_contact(binding.uri):
                 items[i] = binding
@@ -184,6 +210,12 @@ class BindingTable:
                 self._size -= 1
                 if not items:
                     del self._by_aor[aor]
+                    user = _user_of(aor)
+                    aors = self._by_user.get(user)
+                    if aors is not None:
+                        aors.discard(aor)
+                        if not aors:
+                            del self._by_user[user]
                 return old
         return None
 

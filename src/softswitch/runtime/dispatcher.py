@@ -1,4 +1,8 @@
-"""The first transaction user: honest answers to out-of-dialog requests until call control lands.
+"""The transaction user of the endpoint: call control first, then honest answers to the rest.
+
+Every event goes to the call engine (``calls.engine``) first when one is attached; it keeps
+INVITEs, requests within its dialogs and the events of its transactions. What it leaves is
+answered here.
 
 What it answers (RFC 3261 §8.2, in the order §8.2 inspects a request):
 
@@ -14,7 +18,8 @@ What it answers (RFC 3261 §8.2, in the order §8.2 inspects a request):
   with the reason, told only after its password checked out. A stale nonce is re-challenged
   with ``stale=true`` (RFC 7616 §3.3), as are malformed credentials and replays. Without a
   registrar (unit tests of this class) every username is unknown.
-* Any other method we know but do not serve yet (INVITE, SUBSCRIBE ...): 405 with Allow (§8.2.1).
+* Any other method we know but do not serve (SUBSCRIBE ...), and INVITE when no call engine is
+  attached: 405 with Allow (§8.2.1).
 * A request with a To tag: 481, since no dialog exists (§8.2.2.2, §12.2.2); BYE likewise.
 * ``Require`` with an option tag we do not support: 420 with Unsupported (§8.2.2.3).
 * ACK: nothing (§17.2.1: never answered).
@@ -30,6 +35,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from softswitch.calls.engine import CallEngine
 from softswitch.params import ParamStore
 from softswitch.runtime.registrar import Registrant, RegistrarService
 from softswitch.sip.digest import Algorithm
@@ -96,10 +102,15 @@ class BasicDispatcher:
         self._secret = secret if secret is not None else random_bytes(32)
         self._random = random_bytes
         self._auth: DigestAuthenticator | None = None
+        self.calls: CallEngine | None = None
+        """The call engine, attached once the listeners are open (it needs their addresses)."""
 
     # -- Dispatcher ------------------------------------------------------------------------------
 
     def dispatch(self, event: Event, sender: Sender) -> None:
+        calls = self.calls
+        if calls is not None and calls.handle(event, sender):
+            return
         if isinstance(event, RequestReceived):
             if event.transaction is not None:
                 self._request(event.request, event.transaction, event.peer, sender)
@@ -114,7 +125,7 @@ class BasicDispatcher:
         method = request.method
         if method == "ACK":
             return
-        if method not in self._caps.allow:
+        if method not in self._caps.allow or (method == "INVITE" and self.calls is None):
             allow = ", ".join(sorted(self._caps.allow))
             self._answer(sender, key, request, 405, headers=(("Allow", allow),))
             return
@@ -147,7 +158,9 @@ class BasicDispatcher:
 
     # -- REGISTER ----------------------------------------------------------------------------
 
-    def _authenticator(self) -> DigestAuthenticator:
+    def authenticator(self) -> DigestAuthenticator:
+        """The digest authenticator of the realm in force (REGISTER and INVITE share it, so a
+        nonce from a REGISTER challenge also works for the INVITE that follows)."""
         realm = self._params.get_str("SS_SIP_AUTHENTICATION_REALM") or self._default_realm
         timeout = float(self._params.seconds("SS_SIP_AUTHENTICATION_TIMEOUT"))
         auth = self._auth
@@ -158,14 +171,15 @@ class BasicDispatcher:
             self._auth = auth
         return auth
 
-    def _challenge_code(self) -> int:
+    def challenge_code(self) -> int:
+        """401 or 407, as SS_SIP_AUTHENTICATION_CODE says."""
         found = _CODE_RE.search(self._params.get_str("SS_SIP_AUTHENTICATION_CODE"))
         return int(found.group(1)) if found else 401
 
     def _register(self, request: Request, key: TransactionKey, peer: Peer, sender: Sender) -> None:
         now = sender.now()
-        auth = self._authenticator()
-        code = self._challenge_code()
+        auth = self.authenticator()
+        code = self.challenge_code()
         credentials = find_credentials(request.auth(credentials_header_name(code)), auth.realm)
         stale = False
         if credentials is not None:

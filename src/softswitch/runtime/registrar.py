@@ -230,6 +230,10 @@ class RegistrarService:
             return []
         return self.table.lookup(key, self._now() if now is None else now)
 
+    def lookup_user(self, user: str, now: float | None = None) -> list[Binding]:
+        """Live contacts registered for username ``user`` under any host part, best first."""
+        return self.table.lookup_user(user, self._now() if now is None else now)
+
     def counts(self, now: float | None = None) -> BindingCounts:
         """Live AORs, bindings and bindings behind NAT (for monitoring)."""
         return self.table.counts(self._now() if now is None else now)

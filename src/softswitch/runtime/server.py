@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from softswitch import __version__
 from softswitch.api import HttpServer, create_app, serve_http
+from softswitch.calls.build import Local
+from softswitch.calls.engine import CallEngine
 from softswitch.cdr.writer import CdrWriter, CdrWriterConfig
 from softswitch.manage import ChangeFeed
 from softswitch.manage.param_sync import ParamSync
@@ -53,9 +55,11 @@ _log = logging.getLogger(__name__)
 PRODUCT = f"softswitch/{__version__}"
 """Our Server / User-Agent token (RFC 3261 §20.35, §20.41)."""
 
-SERVED_METHODS = frozenset({"ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER"})
-"""Methods the current dispatcher answers meaningfully: our Allow header (§20.5). Call control
-and the registrar add INVITE and friends when they land; until then those get 405."""
+SERVED_METHODS = frozenset(
+    {"ACK", "BYE", "CANCEL", "INFO", "INVITE", "OPTIONS", "PRACK", "REGISTER", "UPDATE"}
+)
+"""Methods the switch serves: our Allow header (§20.5). Other requests within a call's dialog
+(NOTIFY, REFER, MESSAGE ...) are relayed to the other leg as well."""
 
 
 CHANGE_FEED_INTERVAL = 1.0
@@ -138,6 +142,7 @@ class Server:
         self.snapshots: SnapshotService | None = None
         self.registrar: RegistrarService | None = None
         self.cdrs: CdrWriter | None = None
+        self.calls: CallEngine | None = None
         self.listening: list[tuple[str, HostPort]] = []
         self._unsubscribe: list[Callable[[], None]] = []
 
@@ -153,7 +158,13 @@ class Server:
             await self.stop()
             raise
         addresses = [*settings.sip_listen, *settings.sip_tls_listen]
-        config = EndpointConfig(timers=timer_config(params), local_addresses=_sent_by(addresses))
+        # The call engine sends 100 Trying itself once it knows the caller: an INVITE from an
+        # unknown source must get no answer at all when SS_REPLY_UNAUTHORIZED is Off.
+        config = EndpointConfig(
+            timers=timer_config(params),
+            local_addresses=_sent_by(addresses),
+            auto_trying=False,
+        )
         endpoint = self.endpoint = Endpoint(config)
         dispatcher = BasicDispatcher(
             params,
@@ -189,6 +200,40 @@ class Server:
         except BaseException:
             await self.stop()
             raise
+        assert self.snapshots is not None and self.cdrs is not None
+        self.calls = dispatcher.calls = CallEngine(
+            params,
+            self.snapshots,
+            registrar,
+            self.cdrs,
+            locals_=self._call_addresses(),
+            ids=endpoint.ids,
+            wall_clock=_utcnow,
+            authenticator=dispatcher.authenticator,
+            challenge_code=dispatcher.challenge_code,
+            abandon=endpoint.abandon,
+            product=PRODUCT,
+            allow=SERVED_METHODS,
+        )
+
+    def _call_addresses(self) -> dict[str, Local]:
+        """Our address per transport for calls' Via and Contact: the first listener of each,
+        under SOFTSWITCH_SIP_ADVERTISE's host when set."""
+        found: dict[str, Local] = {}
+        advertise = self.settings.sip_advertise
+        for transport, address in self.listening:
+            if transport in found:
+                continue
+            host = advertise or address.host
+            if not advertise and ipaddress.ip_address(host.strip("[]")).is_unspecified:
+                _log.warning(
+                    "SIP listens on %s: set SOFTSWITCH_SIP_ADVERTISE to the address peers "
+                    "reach; using 127.0.0.1 meanwhile",
+                    address,
+                )
+                host = "127.0.0.1"
+            found[transport] = Local(host, address.port, transport)
+        return found
 
     def _listening(self, transport: str, address: HostPort) -> None:
         self.listening.append((transport, address))
@@ -276,6 +321,9 @@ class Server:
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
+        if self.calls is not None:
+            await self.calls.stop()  # CDRs being written finish first
+            self.calls = None
         if self.driver is not None:
             await self.driver.close()
             self.driver = None

@@ -41,6 +41,7 @@ _DEFAULTS: dict[str, str] = {
     "tls_ca_file": "",
     "tcp_idle_timeout": "600",
     "sip_digest_algorithms": "MD5",
+    "sip_advertise": "",
 }
 SETTING_NAMES = tuple(_DEFAULTS)
 """Known settings; the environment variable of each is ``SOFTSWITCH_`` + its upper-case name."""
@@ -68,7 +69,9 @@ class Settings:
     ``admin`` operator (None: generate one and log it once). ``sip_digest_algorithms`` are the
     digest algorithms offered in challenges: MD5 alone by default, because many devices (and SIPp)
     answer only the first challenge of a 401 and cannot do SHA-256; ``SHA-256,MD5`` offers both,
-    strongest first (RFC 8760 §2.4).
+    strongest first (RFC 8760 §2.4). ``sip_advertise`` is the address the switch writes in its
+    Via and Contact headers (calls); empty means the listen address, which must then not be a
+    wildcard such as ``0.0.0.0`` for peers to reach it.
     """
 
     data_dir: Path
@@ -85,6 +88,7 @@ class Settings:
     tls_ca_file: Path | None
     tcp_idle_timeout: float
     sip_digest_algorithms: tuple[str, ...]
+    sip_advertise: str | None = None
 
 
 def _key(name: str, source: str) -> str:
@@ -204,4 +208,5 @@ def load_settings(
         tls_ca_file=_path(raw["tls_ca_file"]),
         tcp_idle_timeout=idle,
         sip_digest_algorithms=tuple(a.upper() for a in algorithms),
+        sip_advertise=raw["sip_advertise"].strip().strip("[]") or None,
     )

@@ -228,6 +228,17 @@ class Endpoint:
             raise LocalProtocolError("No such server transaction", 481)
         self._run(tx.handle(tu_input(response.status), now, response))
 
+    def abandon(self, transaction: TransactionKey) -> None:
+        """Forget server ``transaction`` without answering it.
+
+        For a request the TU decided to ignore (an INVITE from an unknown source when the
+        switch must stay invisible): nothing is sent, and a later retransmission is a new
+        request to the TU. The TU keeps the transaction until retransmissions stop (64*T1) so
+        one request is one decision.
+        """
+        if transaction.role is Role.SERVER:
+            self._forget(transaction)
+
     def send_stateless(self, message: Request | Response, peer: Peer) -> None:
         """Send outside any transaction: the ACK to a 2xx, 2xx retransmissions after Accepted."""
         self._emit_bytes(bytes(message), peer, None)
