@@ -21,9 +21,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from softswitch import __version__
 from softswitch.api import HttpServer, create_app, serve_http
 from softswitch.calls.build import Local
+from softswitch.calls.control import (
+    CallbackOutcome,
+    CallbackRequest,
+    LiveCallView,
+    MonitorFigures,
+)
 from softswitch.calls.engine import CallEngine
 from softswitch.cdr.writer import CdrWriter, CdrWriterConfig
-from softswitch.manage import ChangeFeed
+from softswitch.manage import ChangeFeed, Unavailable
 from softswitch.manage.param_sync import ParamSync
 from softswitch.operators import OperatorService
 from softswitch.params import ParamChange, ParamStore, load_catalog, resend_interval
@@ -124,6 +130,39 @@ def _sent_by(addresses: list[HostPort]) -> frozenset[str]:
     if any(ipaddress.ip_address(a.host).is_unspecified for a in addresses):
         return frozenset()
     return frozenset(str(a) for a in addresses)
+
+
+class _LiveCalls:
+    """The HTTP API's view of the call engine, which only exists once SIP listens (after the
+    API started, so that SIP starts with the operator's parameters): until then there are no
+    calls to show or clear."""
+
+    def __init__(self, server: Server) -> None:
+        self._server = server
+
+    def _engine(self) -> CallEngine:
+        engine = self._server.calls
+        if engine is None:
+            raise Unavailable("the call engine is not running (starting or stopping)")
+        return engine
+
+    def calls(self) -> list[LiveCallView]:
+        engine = self._server.calls
+        return [] if engine is None else engine.calls()
+
+    def call(self, call_id: str) -> LiveCallView | None:
+        engine = self._server.calls
+        return None if engine is None else engine.call(call_id)
+
+    def hangup(self, call_id: str) -> bool:
+        engine = self._server.calls
+        return False if engine is None else engine.hangup(call_id)
+
+    def callback(self, request: CallbackRequest) -> CallbackOutcome:
+        return self._engine().callback(request)
+
+    def monitor(self) -> MonitorFigures:
+        return self._engine().monitor()
 
 
 class Server:

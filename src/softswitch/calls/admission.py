@@ -1,0 +1,139 @@
+"""The door of the call path: what a new INVITE must pass before a call exists (issue 4 §2).
+
+In order: option tags the caller Requires (we promise none on another leg's behalf: 420),
+Max-Forwards (483), digest credentials when present (a wrong password is refused, a stale or
+malformed one challenged again), then who is calling (``calls.ingress.identify``), which may ask
+for a challenge. The engine turns the outcome into a call, a refusal with its CDR, or silence.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from softswitch.calls import build
+from softswitch.calls.ingress import Challenge, Identified, Refused, identify
+from softswitch.calls.table import CallTable
+from softswitch.calls.targets import carrier_index
+from softswitch.calls.wire import Wire
+from softswitch.cdr.record import TerminationReason
+from softswitch.params import ParamStore
+from softswitch.sip.digest_server import (
+    AuthOutcome,
+    DigestAuthenticator,
+    challenge_header_name,
+    credentials_header_name,
+    find_credentials,
+)
+from softswitch.sip.events import Peer
+from softswitch.sip.message import Request
+from softswitch.sip.transaction import TransactionKey
+from softswitch.snapshot import GatewayInfo, Snapshot
+
+__all__ = ["SUPPORTED", "Admission"]
+
+_log = logging.getLogger(__name__)
+R = TerminationReason
+
+SUPPORTED: frozenset[str] = frozenset()
+"""Option tags a caller may Require of us on a new INVITE: none yet. 100rel is refused with
+420 (RFC 3262 §3 allows it) rather than half-supported across two legs; a carrier's reliable
+provisionals are PRACKed on its own leg. Session timers come with issue 7."""
+
+
+class Admission:
+    """Checks a new INVITE; answers what it refuses on the spot only when no CDR is due."""
+
+    def __init__(
+        self,
+        wire: Wire,
+        params: ParamStore,
+        table: CallTable,
+        *,
+        authenticator: Callable[[], DigestAuthenticator],
+        challenge_code: Callable[[], int],
+        wall_clock: Callable[[], datetime],
+    ) -> None:
+        self._wire = wire
+        self._params = params
+        self._table = table
+        self._authenticator = authenticator
+        self._challenge_code = challenge_code
+        self._wall = wall_clock
+        self._carriers: tuple[int, dict[str, GatewayInfo]] | None = None
+
+    def check(
+        self, request: Request, key: TransactionKey, peer: Peer, snapshot: Snapshot
+    ) -> Identified | Refused | None:
+        """The caller, or a refusal for the engine to record; None when this INVITE was
+        answered here already (420, 483, a challenge)."""
+        wire = self._wire
+        unsupported = [tag for tag in request.require if tag.lower() not in SUPPORTED]
+        if unsupported:
+            wire.answer(request, key, 420, headers=(("Unsupported", ", ".join(unsupported)),))
+            return None
+        max_forwards = request.max_forwards
+        if max_forwards is not None and max_forwards <= 0:
+            wire.answer(request, key, 483)
+            return None
+        now = wire.now()
+        username, refused, stale = self._credentials(request, snapshot, now)
+        if refused is not None:
+            return refused
+        found = identify(
+            request,
+            peer,
+            snapshot,
+            username=username,
+            in_use=self._table.in_use,
+            now=self._wall(),
+            reply_unauthorized=self._params.get_bool("SS_REPLY_UNAUTHORIZED"),
+            carriers=lambda host: self._carrier(snapshot, host),
+        )
+        if isinstance(found, Challenge):
+            code = self._challenge_code()
+            header = challenge_header_name(code)
+            values = self._authenticator().challenges(now, stale=stale)
+            wire.answer(request, key, code, headers=tuple((header, v) for v in values))
+            return None
+        return found
+
+    def _credentials(
+        self, request: Request, snapshot: Snapshot, now: float
+    ) -> tuple[str | None, Refused | None, bool]:
+        """(verified username, refusal, stale): a refusal for wrong credentials; no username
+        when the request carries none or ones to challenge again (stale nonce, malformed)."""
+        code = self._challenge_code()
+        auth = self._authenticator()
+        credentials = find_credentials(request.auth(credentials_header_name(code)), auth.realm)
+        if credentials is None:
+            return None, None, False
+
+        def lookup(user: str) -> str | None:
+            phone = snapshot.phones.get(user)
+            if phone is not None:
+                return phone.password
+            trunk = snapshot.trunks_by_username.get(user)
+            return trunk.auth_password if trunk is not None else None
+
+        result = auth.verify(request.method, credentials, lookup, now, request_uri=request.uri)
+        if result.outcome is AuthOutcome.OK:
+            return result.username, None, False
+        if result.outcome in (AuthOutcome.UNKNOWN_USER, AuthOutcome.BAD_RESPONSE):
+            _log.info("INVITE from %r: digest refused (%s)", result.username, result.outcome.name)
+            refused = Refused(
+                R.AUTHENTICATION_FAILED,
+                403,
+                "Forbidden (authentication failed)",
+                build.caller_number(request),
+                build.callee_number(request) or "",
+            )
+            return None, refused, False
+        return None, None, result.outcome is AuthOutcome.STALE
+
+    def _carrier(self, snapshot: Snapshot, host: str) -> GatewayInfo | None:
+        cached = self._carriers
+        if cached is None or cached[0] != snapshot.version:
+            cached = self._carriers = (snapshot.version, carrier_index(snapshot))
+        return cached[1].get(host)
