@@ -244,6 +244,11 @@ class CallEngine:
         return CallbackOutcome(call.id)
 
     # ================================================================ the dispatcher's entry
+    def attach(self, sender: Sender) -> None:
+        """Give the engine its way out before any event arrives: calls it starts itself
+        (callbacks) need one."""
+        self.wire.attach(sender)
+
     def handle(self, event: Event, sender: Sender) -> bool:
         """Take ``event`` if it belongs to call control; False lets the dispatcher answer."""
         self.wire.attach(sender)

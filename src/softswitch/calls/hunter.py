@@ -170,7 +170,16 @@ class Hunter:
             call.timers.pop("hunt", None)
             if call.ended or call.hunt is None or call.hunt.finished:
                 return
-            self._decide(call, call.hunt.handle_deadline(self._wire.now()))
+            now = self._wire.now()
+            attempt = call.attempt
+            decision = call.hunt.handle_deadline(now)
+            if attempt is not None and attempt.status is None and not isinstance(decision, Wait):
+                # The INVITE timeout counts as 408 for this gateway (its ASR and the CDR),
+                # whatever it answers to our CANCEL afterwards.
+                attempt.status = 408
+                attempt.reason = "no answer within SS_SIP_INVITE_TIMEOUT"
+                self._record_failure(attempt, now)
+            self._decide(call, decision)
 
         call.timers["hunt"] = self._wire.at(deadline, fire)
 

@@ -254,6 +254,7 @@ class Server:
             product=PRODUCT,
             allow=SERVED_METHODS,
         )
+        self.calls.attach(driver)
 
     def _call_addresses(self) -> dict[str, Local]:
         """Our address per transport for calls' Via and Contact: the first listener of each,
