@@ -153,7 +153,12 @@ async def bed(
     account_id = account.json()["id"]
     trunk = await api.post(
         "/mapping-gateways",
-        json={"name": "edge-in", "account_id": account_id, "source_ips": ["127.0.0.2/32"]},
+        json={
+            "name": "edge-in",
+            "account_id": account_id,
+            "source_ips": ["127.0.0.2/32"],
+            "callee_rewrite": ["strip 2"],
+        },
     )
     assert trunk.status_code == 201, trunk.text
     route = await api.post(
@@ -171,7 +176,8 @@ async def bed(
     await api.aclose()
 
 
-def _invite_uri(bed: Bed, number: str = "4420001") -> str:
+def _invite_uri(bed: Bed, number: str = "004420001") -> str:
+    """The customer dials 00 44 ...; the trunk's rule strips the 00 before routing."""
     return f"sip:{number}@{bed.sip[0]}:{bed.sip[1]}"
 
 
@@ -233,6 +239,12 @@ async def test_late_offer_travels_in_the_2xx_and_the_answer_in_the_callers_ack(b
     assert isinstance(done, Response) and done.status == 200
     cdr = await _cdr(bed, "edge-late")
     assert cdr["termination_reason"] == "CallerHangup" and cdr["codec"] == "PCMU"
+    assert (cdr["callee_in"], cdr["callee"], cdr["callee_out"]) == (
+        "004420001",
+        "4420001",
+        "4420001",
+    )
+    assert cdr["caller_in"] == cdr["caller"] == "5551000"
 
 
 async def test_reliable_183_is_pracked_on_the_carrier_leg_and_relayed_unreliably(
@@ -327,3 +339,61 @@ async def test_callback_calls_a_then_bridges_b_with_as_offer(
     cdr = await _cdr(bed, to_a.call_id)
     assert cdr["termination_reason"] == "OperatorHangup"
     assert cdr["callee"] == "3322222" and cdr["call_id_out"] == to_b.call_id
+
+
+async def _changed(bed: Bed, path: str, body: dict[str, object]) -> None:
+    """PATCH through the API and wait until the call path's snapshot has the change."""
+    assert bed.server.snapshots is not None
+    before = bed.server.snapshots.current.version
+    patched = await bed.api.patch(path, json=body)
+    assert patched.status_code == 200, patched.text
+    for _ in range(100):
+        if bed.server.snapshots.current.version > before:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the snapshot did not follow the change")
+
+
+async def _final(bed: Bed, call_id: str) -> Response:
+    answer = await _next(
+        bed.caller,
+        lambda m: isinstance(m, Response) and m.status >= 200 and m.call_id == call_id,
+    )
+    assert isinstance(answer, Response)
+    return answer
+
+
+async def test_limits_and_a_locked_account_refuse_before_routing_each_with_its_reason(
+    bed: Bed,
+) -> None:
+    trunk_id = (await bed.api.get("/mapping-gateways")).json()["items"][0]["id"]
+    await _changed(bed, f"/mapping-gateways/{trunk_id}", {"capacity": 1})
+    uri = _invite_uri(bed)
+    bed.caller.send(_request_from(bed.caller, "INVITE", uri, call_id="held", body=SDP_A), *bed.sip)
+    held = await _next(bed.gateway, lambda m: isinstance(m, Request) and m.method == "INVITE")
+    assert isinstance(held, Request)
+    bed.gateway.send(
+        _answer(held, 180, tag="gw-held", client=bed.gateway, host="127.0.0.3"),
+        "127.0.0.1",
+        bed.sip[1],
+    )
+
+    bed.caller.send(_request_from(bed.caller, "INVITE", uri, call_id="over", body=SDP_A), *bed.sip)
+    over = await _final(bed, "over")
+    assert over.status == 503
+    assert (await _cdr(bed, "over"))["termination_reason"] == "MappingGatewayLineLimit"
+
+    await _changed(bed, f"/mapping-gateways/{trunk_id}", {"capacity": None})
+    await _changed(bed, f"/accounts/{bed.account_id}", {"max_concurrent_calls": 1})
+    bed.caller.send(_request_from(bed.caller, "INVITE", uri, call_id="acct", body=SDP_A), *bed.sip)
+    assert (await _final(bed, "acct")).status == 503
+    assert (await _cdr(bed, "acct"))["termination_reason"] == "AccountConcurrencyLimit"
+
+    await _changed(bed, f"/accounts/{bed.account_id}", {"status": "locked"})
+    bed.caller.send(_request_from(bed.caller, "INVITE", uri, call_id="lock", body=SDP_A), *bed.sip)
+    locked = await _final(bed, "lock")
+    assert locked.status == 403
+    assert (await _cdr(bed, "lock"))["termination_reason"] == "CallerLocked"
+    with pytest.raises(TimeoutError):
+        # None of the refused calls reached the carrier: it only ever saw the held one.
+        await _next(bed.gateway, lambda m: isinstance(m, Request) and m.method == "INVITE", 0.3)

@@ -227,6 +227,8 @@ class Call:
             "currency": account.currency if account is not None else "",
             "caller": ident.caller[:64],
             "callee": ident.callee[:64],
+            "caller_in": ident.caller_in[:64],
+            "callee_in": ident.callee_in[:64],
             "caller_out": target.caller_out[:64] if target is not None else "",
             "callee_out": target.callee_out[:64] if target is not None else "",
             "caller_ip": self.caller.peer.host,

@@ -106,6 +106,8 @@ class CdrRecord:
     account_code: str
     caller: str
     callee: str
+    caller_in: str
+    callee_in: str
     caller_out: str
     callee_out: str
     caller_ip: str

@@ -64,7 +64,13 @@ class Cdr(Base):
     reads its own index instead of a subquery over its accounts, and a call stays with the
     agent that sold it after the account moves."""
     caller: Mapped[str] = mapped_column(String(64))
+    """Caller after the ingress rewrite (the mapping gateway's rules): what rating uses."""
     callee: Mapped[str] = mapped_column(String(64))
+    """Callee after the ingress rewrite: what routing and rating use."""
+    caller_in: Mapped[str] = mapped_column(String(64), default="")
+    """Caller as received (the From user), before any rewrite."""
+    callee_in: Mapped[str] = mapped_column(String(64), default="")
+    """Callee as dialled (the Request-URI user), before any rewrite."""
     caller_out: Mapped[str] = mapped_column(String(64), default="")
     """Caller as sent to the carrier, after rewrite and caller-ID rules."""
     callee_out: Mapped[str] = mapped_column(String(64), default="")
