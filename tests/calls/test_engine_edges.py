@@ -245,6 +245,17 @@ async def test_late_offer_travels_in_the_2xx_and_the_answer_in_the_callers_ack(b
         "4420001",
     )
     assert cdr["caller_in"] == cdr["caller"] == "5551000"
+    assert bed.server.calls is not None
+    (gateway,) = bed.server.calls.monitor().gateways
+    assert (gateway.name, gateway.attempts, gateway.answered, gateway.in_use) == (
+        "edge-out",
+        1,
+        1,
+        0,
+    )
+    (prefix,) = gateway.prefixes
+    assert (prefix.prefix, prefix.attempts, prefix.answered, prefix.asr) == ("44", 1, 1, 100.0)
+    assert prefix.acd is not None and prefix.acd >= 0
 
 
 async def test_reliable_183_is_pracked_on_the_carrier_leg_and_relayed_unreliably(

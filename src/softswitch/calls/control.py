@@ -22,6 +22,7 @@ __all__ = [
     "LegView",
     "LiveCallView",
     "MonitorFigures",
+    "PrefixFigures",
 ]
 
 
@@ -76,6 +77,18 @@ class LiveCallView:
 
 
 @dataclass(frozen=True, slots=True)
+class PrefixFigures:
+    """ASR/ACD of one routing gateway for the callees under one of its prefixes (the prefix
+    the callee matched; ``""`` for a gateway serving every number)."""
+
+    prefix: str
+    attempts: int
+    answered: int
+    asr: float | None
+    acd: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayFigures:
     """Live figures of one routing gateway: calls in progress on it and its ASR (percent) and
     ACD (seconds) over the SS_GATEWAY_ASR/ACD_RESERVE_TIME windows (None without data)."""
@@ -88,6 +101,7 @@ class GatewayFigures:
     answered: int
     asr: float | None
     acd: float | None
+    prefixes: tuple[PrefixFigures, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ counts (``table``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from collections import deque
@@ -39,6 +40,7 @@ from softswitch.calls.control import (
     GatewayFigures,
     LiveCallView,
     MonitorFigures,
+    PrefixFigures,
 )
 from softswitch.calls.hunter import AttemptRef, Hunter
 from softswitch.calls.ingress import Identified, Kind, Refused
@@ -75,6 +77,7 @@ _DROP_HOLD = 32.0
 """Seconds a silently dropped INVITE's transaction absorbs retransmissions (64*T1): one
 request, one decision, one CDR."""
 _CPS_WINDOW = 10
+_HOUSEKEEPING = 60.0
 
 
 class CdrSink(Protocol):
@@ -151,6 +154,7 @@ class CallEngine:
         self._starts: deque[float] = deque()
         self.calls_total = 0
         self._unsubscribe = params.subscribe(self._on_param)
+        self._housekeeping: asyncio.TimerHandle | None = None
 
     # ================================================================ control surface
     def calls(self) -> list[LiveCallView]:
@@ -172,6 +176,14 @@ class CallEngine:
         now = self.wire.now()
         self._trim_starts(now)
         snapshot = self._snapshots.current
+        prefixes: dict[int, list[PrefixFigures]] = {}
+        kept = self.quality.keys()
+        for key in sorted(k for k in kept if isinstance(k, tuple)):
+            found = self.quality.stats(key, now)
+            if found.attempts or found.acd_calls:
+                prefixes.setdefault(key[0], []).append(
+                    PrefixFigures(key[1], found.attempts, found.answered, found.asr, found.acd)
+                )
         gateways = []
         for gateway in sorted(snapshot.gateways.values(), key=lambda g: g.id):
             stats = self.quality.stats(gateway.id, now)
@@ -185,6 +197,7 @@ class CallEngine:
                     answered=stats.answered,
                     asr=stats.asr,
                     acd=stats.acd,
+                    prefixes=tuple(prefixes.get(gateway.id, ())),
                 )
             )
         counts = self._locator.counts(now)
@@ -246,8 +259,16 @@ class CallEngine:
     # ================================================================ the dispatcher's entry
     def attach(self, sender: Sender) -> None:
         """Give the engine its way out before any event arrives: calls it starts itself
-        (callbacks) need one."""
+        (callbacks) need one. Starts the minute housekeeping."""
         self.wire.attach(sender)
+        if self._housekeeping is None:
+            self._housekeeping = self.wire.later(_HOUSEKEEPING, self._tidy)
+
+    def _tidy(self) -> None:
+        """Forget ASR/ACD series of gateways and prefixes that carried nothing in their
+        windows (deleted gateways, dead destinations), so the figures stay bounded."""
+        self.quality.prune(self.wire.now())
+        self._housekeeping = self.wire.later(_HOUSEKEEPING, self._tidy)
 
     def handle(self, event: Event, sender: Sender) -> bool:
         """Take ``event`` if it belongs to call control; False lets the dispatcher answer."""
@@ -289,6 +310,8 @@ class CallEngine:
     async def stop(self) -> None:
         """Cancel the calls' timers and wait for CDRs being written."""
         self._unsubscribe()
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
         for call in self._calls.values():
             call.cancel_timers()
         await self.wire.drain()
