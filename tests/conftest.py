@@ -250,6 +250,8 @@ async def start_server(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[
                 "data_dir": str(tmp_path / "data"),
                 "sip_listen": f"{bracketed}:{free_port(host)}",
                 "sip_tls_listen": f"{bracketed}:{free_port(host)}",
+                # Never the default 8080: another switch on this machine may hold it.
+                "http_listen": f"127.0.0.1:{free_port('127.0.0.1')}",
                 **overrides,
             },
         )
