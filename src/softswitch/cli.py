@@ -22,6 +22,12 @@ Subcommands (``SETTINGS`` is ``[--config FILE] [--data-dir DIR]``, over the same
     softswitch rates export --table NAME [--output FILE] SETTINGS
     softswitch config export FILE.yaml SETTINGS
     softswitch config apply FILE.yaml [--prune] [--dry-run] SETTINGS
+    softswitch calls list [--account-id N] [--agent-id N] [--gateway-id N] [--state STATE]
+                          [--limit N] CLIENT
+    softswitch calls show ID CLIENT
+    softswitch calls hangup ID CLIENT
+    softswitch calls callback A B [--account ID] [--caller-id NUMBER] CLIENT
+    softswitch calls monitor CLIENT
     softswitch version
 
 ``params`` is accepted for ``param``. ``param list`` and ``get`` show the values in force: the
@@ -35,6 +41,11 @@ for whoever has shell access to the data directory (or the database credentials)
 the data anyway (see ``softswitch.runtime.admin``). Passwords are never taken from the command
 line, where ``ps`` and shell history would show them: they are prompted for twice on a
 terminal, or read as the first line of standard input with ``--password-stdin`` (for scripts).
+
+``calls`` is different: live calls exist only inside the running switch, so it talks to that
+process over its HTTP API (``CLIENT`` is ``SETTINGS [--url URL] [--api-key KEY] [--json]``; the
+URL defaults to the settings' ``http_listen``, the key to ``SOFTSWITCH_API_KEY``) and acts with
+the role and scope of the key's owner (see ``softswitch.runtime.calls_cli``).
 
 This is the only module that prints; everything it shows comes from the packages below it.
 Exit codes: 0 success, 1 a checked error (bad setting, bad parameter file, refused user
@@ -170,6 +181,7 @@ def _parser() -> argparse.ArgumentParser:
     _rates_parser(commands, common)
     _cdr_parser(commands, common)
     _config_parser(commands, common)
+    _calls_parser(commands, common)
     commands.add_parser("version", help="print the version")
     return parser
 
@@ -289,7 +301,14 @@ def _admin(args: argparse.Namespace) -> int:
     from softswitch.operators import OperatorError
     from softswitch.runtime.admin import AdminError
 
-    commands = {"db": _db, "user": _user, "cdr": _cdr, "rates": _rates, "config": _config}
+    commands = {
+        "db": _db,
+        "user": _user,
+        "cdr": _cdr,
+        "rates": _rates,
+        "config": _config,
+        "calls": _calls,
+    }
     try:
         return commands.get(args.command, _param)(args)
     except BrokenPipeError:
@@ -666,6 +685,118 @@ def _config(args: argparse.Namespace) -> int:
         print("dry run: nothing was changed")
     elif result.plan.empty:
         print("nothing to change: the database already matches the file")
+    return 0
+
+
+_CALLS_HELP = (
+    "Live calls of the running switch, through its HTTP API: the switch is found at the "
+    "http_listen of the same settings as the other commands (or --url), and the API key "
+    "(SOFTSWITCH_API_KEY, or --api-key) decides what you may see and do: an admin or operator "
+    "key every call, an agent's key its accounts' calls, a customer's key its own."
+)
+_CALL_STATES = ("routing", "ringing", "answered", "ending")
+"""The values of ``softswitch.calls.control.CallState``."""
+
+
+def _calls_parser(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    client = argparse.ArgumentParser(add_help=False)
+    group = client.add_argument_group("switch")
+    group.add_argument("--url", help="the switch's HTTP API (default: http://<http_listen>)")
+    group.add_argument(
+        "--api-key",
+        help="an API key (default: $SOFTSWITCH_API_KEY, the safer way: ps shows command lines)",
+    )
+    group.add_argument("--json", action="store_true", help="print the API's JSON answer")
+    parents = [common, client]
+    calls = commands.add_parser(
+        "calls",
+        help="live calls of the running switch (over its HTTP API)",
+        description=_CALLS_HELP,
+    )
+    verbs = calls.add_subparsers(dest="verb", required=True, metavar="VERB")
+    listing = verbs.add_parser("list", parents=parents, help="the live calls, oldest first")
+    listing.add_argument("--account-id", type=int)
+    listing.add_argument("--agent-id", type=int)
+    listing.add_argument("--gateway-id", type=int, help="routing gateway id")
+    listing.add_argument("--state", choices=_CALL_STATES)
+    listing.add_argument("--limit", type=int, help="at most this many (default 1000)")
+    show = verbs.add_parser("show", parents=parents, help="one live call with its legs")
+    show.add_argument("id")
+    hangup = verbs.add_parser(
+        "hangup", parents=parents, help="hang up a live call (its CDR says OperatorHangup)"
+    )
+    hangup.add_argument("id")
+    callback = verbs.add_parser(
+        "callback", parents=parents, help="call A, then B once A answers, and bridge them"
+    )
+    callback.add_argument("a", help="the number called first")
+    callback.add_argument("b", help="the number called when A answers")
+    callback.add_argument(
+        "--account",
+        dest="account_id",
+        type=int,
+        metavar="ID",
+        help="the account it is routed and billed as (a customer's key: its own by default)",
+    )
+    callback.add_argument("--caller-id", help="the number shown to both parties")
+    verbs.add_parser(
+        "monitor",
+        parents=parents,
+        help="concurrent calls, calls per second, ASR/ACD per gateway, registrations",
+    )
+
+
+def _calls(args: argparse.Namespace) -> int:
+    """``calls list|show|hangup|callback|monitor``: one request to the running switch."""
+    import json
+
+    from softswitch.runtime.calls_cli import (
+        CallsError,
+        SwitchApi,
+        api_key,
+        call_details,
+        call_table,
+        monitor_lines,
+        switch_url,
+    )
+
+    try:
+        settings = _settings(args)
+        key = api_key(args.api_key, os.environ)
+        with SwitchApi(switch_url(settings, args.url), key) as api:
+            found: dict[str, Any] | None
+            if args.verb == "list":
+                filters = {
+                    "account_id": args.account_id,
+                    "agent_id": args.agent_id,
+                    "routing_gateway_id": args.gateway_id,
+                    "state": args.state,
+                    "limit": args.limit,
+                }
+                found = api.list_calls(filters)
+                lines = call_table(found)
+            elif args.verb == "show":
+                found = api.call(args.id)
+                lines = call_details(found)
+            elif args.verb == "hangup":
+                api.hangup(args.id)
+                found, lines = None, [f"call {args.id} hung up"]
+            elif args.verb == "callback":
+                found = api.callback(args.a, args.b, args.account_id, args.caller_id)
+                lines = [f"callback started: call {found['call_id']} is calling {args.a}"]
+            else:
+                found = api.monitor()
+                lines = monitor_lines(found)
+    except CallsError as exc:
+        print(f"softswitch: {exc}", file=sys.stderr)
+        return 1
+    if args.json and found is not None:
+        print(json.dumps(found, indent=2))
+    else:
+        for line in lines:
+            print(line)
     return 0
 
 

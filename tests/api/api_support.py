@@ -14,6 +14,12 @@ from argon2 import PasswordHasher
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from softswitch.api import HttpServer, create_app, serve_http
+from softswitch.calls.control import (
+    CallbackOutcome,
+    CallbackRequest,
+    LiveCallView,
+    MonitorFigures,
+)
 from softswitch.operators import ADMIN_USERNAME, OperatorService, PasswordHashing, Role
 from softswitch.params import ParamStore, load_catalog
 from softswitch.storage import sessions
@@ -39,6 +45,27 @@ class FakeClock:
         self.now += timedelta(seconds=seconds)
 
 
+class IdleCalls:
+    """The call surface of a switch with no live calls: the API tests that are not about
+    calls (isolation walks, schemathesis) see every route answer as on an idle switch.
+    ``tests/api/test_calls_routes.py`` drives the routes with calls, and a real engine."""
+
+    def calls(self) -> list[LiveCallView]:
+        return []
+
+    def call(self, call_id: str) -> LiveCallView | None:
+        return None
+
+    def hangup(self, call_id: str) -> bool:
+        return False
+
+    def callback(self, request: CallbackRequest) -> CallbackOutcome:
+        return CallbackOutcome(None, "NoAvailableRouter", "an idle test switch routes nothing")
+
+    def monitor(self) -> MonitorFigures:
+        return MonitorFigures(T0, 0, 0, 0.0, 10, 0, 0, 0, 0, 0, 0, ())
+
+
 class Api:
     """One running app on one database, plus what a test needs to drive and inspect it."""
 
@@ -54,7 +81,11 @@ class Api:
 
     async def start(self) -> None:
         app = create_app(
-            engine=self.engine, params=self.params, operators=self.operators, clock=self.clock
+            engine=self.engine,
+            params=self.params,
+            operators=self.operators,
+            clock=self.clock,
+            calls=IdleCalls(),
         )
         self.server = await serve_http(app, "127.0.0.1", 0)
         self.client = httpx.AsyncClient(base_url=self.server.url, timeout=10.0)

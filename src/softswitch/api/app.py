@@ -19,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 import softswitch
 from softswitch.api.deps import ApiContext
 from softswitch.api.errors import install_error_handlers
-from softswitch.api.routes import api_router
+from softswitch.api.routes import api_router, root_router
+from softswitch.calls.control import CallControl
 from softswitch.manage import ChangeFeed, ManageContext
 from softswitch.operators import Clock, OperatorService
 from softswitch.params import ParamError, ParamStore
@@ -59,11 +60,13 @@ def create_app(
     clock: Clock,
     token_lifetime: timedelta = DEFAULT_TOKEN_LIFETIME,
     feed: ChangeFeed | None = None,
+    calls: CallControl | None = None,
 ) -> FastAPI:
-    """The HTTP API over ``engine``, with routes under ``/api/v1``.
+    """The HTTP API over ``engine``, with routes under ``/api/v1`` and ``/metrics`` at the root.
 
     ``feed`` is the switch's change-feed follower (the call path subscribes to it); without
-    one the app makes its own, so writes still record their feed rows.
+    one the app makes its own, so writes still record their feed rows. ``calls`` is the call
+    engine's live-call surface; without it the live-call, monitor and metrics routes answer 503.
     """
     sessions = session_factory(engine)
     feed = feed if feed is not None else ChangeFeed(ChangeFeedRepo(sessions))
@@ -77,6 +80,7 @@ def create_app(
         overrides=ParamOverrideRepo(sessions),
         token_lifetime=token_lifetime,
         manage=ManageContext(sessions=sessions, params=params, clock=clock, feed=feed),
+        calls=calls,
     )
 
     @asynccontextmanager
@@ -97,4 +101,5 @@ def create_app(
     app.state.context = context
     install_error_handlers(app)
     app.include_router(api_router())
+    app.include_router(root_router())
     return app

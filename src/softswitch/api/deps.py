@@ -16,6 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from softswitch.api.errors import ApiError
+from softswitch.calls.control import CallControl
 from softswitch.manage import ManageContext, Who
 from softswitch.operators import Actor, Clock, OperatorService
 from softswitch.params import ParamStore
@@ -32,6 +33,7 @@ __all__ = [
     "context",
     "current_actor",
     "current_who",
+    "live_calls",
     "remote_addr",
     "token_owner",
 ]
@@ -39,7 +41,8 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class ApiContext:
-    """The collaborators of one app instance."""
+    """The collaborators of one app instance. ``calls`` is the call engine's live-call surface;
+    None when the app runs without a call path (management only, most API tests)."""
 
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
@@ -51,6 +54,7 @@ class ApiContext:
     token_lifetime: timedelta
     manage: ManageContext
     param_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    calls: CallControl | None = None
 
     def now(self) -> datetime:
         """The clock's time in UTC (the clock must return aware datetimes)."""
@@ -66,6 +70,19 @@ def context(request: Request) -> ApiContext:
     if not isinstance(found, ApiContext):
         raise RuntimeError("the app was not built by create_app")
     return found
+
+
+def live_calls(ctx: ApiContext) -> CallControl:
+    """The call engine; 503 when this app has none, so a client learns the switch cannot
+    answer about live calls rather than that there are none."""
+    if ctx.calls is None:
+        raise ApiError(
+            503,
+            "unavailable",
+            "this switch runs no call engine: live calls, call control and monitoring are "
+            "unavailable",
+        )
+    return ctx.calls
 
 
 def remote_addr(request: Request) -> str:

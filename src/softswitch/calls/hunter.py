@@ -510,7 +510,7 @@ class Hunter:
         call.inbound = None
         call.late_offer = False
         call.ident = replace(call.ident, callee=b or "", callee_in=b or "")
-        self._release_gateway(call, attempt)
+        # A's line on its carrier stays taken until the call ends (released with the rest).
         call.attempts.remove(attempt)
         call.first_leg = attempt
         self.route(

@@ -325,6 +325,7 @@ class Server:
             operators=self.operators,
             clock=_utcnow,
             feed=feed,
+            calls=_LiveCalls(self),
         )
         local = self.settings.http_listen
         self.http = await serve_http(app, local.host, local.port)

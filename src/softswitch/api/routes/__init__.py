@@ -1,6 +1,5 @@
-"""The ``/api/v1`` routers, one module per resource; ``api_router`` mounts them all.
-
-Later issues (live calls, call control, monitoring) add their modules here.
+"""The ``/api/v1`` routers, one module per resource; ``api_router`` mounts them all, and
+``root_router`` what lives outside the prefix (``/metrics``, where Prometheus looks).
 """
 
 from fastapi import APIRouter
@@ -9,8 +8,10 @@ from softswitch.api.routes import (
     api_keys,
     audit,
     auth,
+    calls,
     cdrs,
     health,
+    metrics,
     params,
     payments,
     rates_csv,
@@ -19,7 +20,7 @@ from softswitch.api.routes import (
 )
 from softswitch.api.routes.entities import entity_routers
 
-__all__ = ["API_PREFIX", "api_router"]
+__all__ = ["API_PREFIX", "api_router", "root_router"]
 
 API_PREFIX = "/api/v1"
 
@@ -37,6 +38,14 @@ def api_router() -> APIRouter:
     router.include_router(cdrs.router)
     router.include_router(rates_csv.router)
     router.include_router(registrations.router)
+    router.include_router(calls.router)
     for entity_router in entity_routers():
         router.include_router(entity_router)
+    return router
+
+
+def root_router() -> APIRouter:
+    """The routes outside ``/api/v1``: ``/metrics`` for Prometheus."""
+    router = APIRouter()
+    router.include_router(metrics.router)
     return router

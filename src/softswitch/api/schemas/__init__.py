@@ -2,6 +2,17 @@
 
 from softswitch.api.schemas.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from softswitch.api.schemas.auth import LoginRequest, TokenResponse
+from softswitch.api.schemas.calls import (
+    CallbackCreate,
+    CallbackStarted,
+    CallFilter,
+    GatewayFiguresOut,
+    LegOut,
+    LiveCallList,
+    LiveCallOut,
+    MonitorOut,
+    PrefixFiguresOut,
+)
 from softswitch.api.schemas.cdrs import CdrFilter, CdrOut, CdrPageFilter, CdrPageOut
 from softswitch.api.schemas.common import ErrorBody, ErrorDetail, HealthResponse, VersionResponse
 from softswitch.api.schemas.params import ParamOut, ParamSet
@@ -24,21 +35,30 @@ __all__ = [
     "ApiKeyOut",
     "BulkLineError",
     "BulkResultOut",
+    "CallFilter",
+    "CallbackCreate",
+    "CallbackStarted",
     "CdrFilter",
     "CdrOut",
     "CdrPageFilter",
     "CdrPageOut",
     "ErrorBody",
     "ErrorDetail",
+    "GatewayFiguresOut",
     "HealthResponse",
     "LedgerEntryOut",
+    "LegOut",
+    "LiveCallList",
+    "LiveCallOut",
     "LoginRequest",
+    "MonitorOut",
     "ParamOut",
     "ParamSet",
     "PasswordChange",
     "PaymentCreate",
     "PaymentCreated",
     "PaymentOut",
+    "PrefixFiguresOut",
     "RateImportOut",
     "RateImportRefusal",
     "RowErrorOut",
