@@ -408,3 +408,34 @@ async def test_limits_and_a_locked_account_refuse_before_routing_each_with_its_r
     with pytest.raises(TimeoutError):
         # None of the refused calls reached the carrier: it only ever saw the held one.
         await _next(bed.gateway, lambda m: isinstance(m, Request) and m.method == "INVITE", 0.3)
+
+
+async def test_a_fault_in_call_control_clears_the_call_and_frees_its_lines(
+    bed: Bed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fault injection: the hunter raises on the carrier's answer. The call must not stay
+    half-open: the caller gets a final answer, the CDR says ServerError, no line stays taken."""
+    assert bed.server.calls is not None
+    engine = bed.server.calls
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("injected fault")
+
+    uri = _invite_uri(bed)
+    bed.caller.send(
+        _request_from(bed.caller, "INVITE", uri, call_id="edge-fault", body=SDP_A), *bed.sip
+    )
+    invite = await _next(bed.gateway, lambda m: isinstance(m, Request) and m.method == "INVITE")
+    assert isinstance(invite, Request)
+    monkeypatch.setattr(engine._hunter, "response", broken)
+    bed.gateway.send(
+        _answer(invite, 180, tag="gw-fault", client=bed.gateway, host="127.0.0.3"),
+        "127.0.0.1",
+        bed.sip[1],
+    )
+
+    final = await _final(bed, "edge-fault")
+    assert final.status == 500
+    assert (await _cdr(bed, "edge-fault"))["termination_reason"] == "ServerError"
+    assert engine.calls() == [] and dict(engine.table.gateways) == {}
+    assert engine.monitor().concurrent_calls == 0

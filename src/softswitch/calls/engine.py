@@ -50,6 +50,7 @@ from softswitch.calls.wire import Wire
 from softswitch.cdr.record import TerminationReason
 from softswitch.params import ParamChange, ParamStore
 from softswitch.routing import QualityWindows
+from softswitch.sip.dialog import Role, dialog_id_of
 from softswitch.sip.digest_server import DigestAuthenticator
 from softswitch.sip.events import (
     CancelReceived,
@@ -271,41 +272,67 @@ class CallEngine:
         self._housekeeping = self.wire.later(_HOUSEKEEPING, self._tidy)
 
     def handle(self, event: Event, sender: Sender) -> bool:
-        """Take ``event`` if it belongs to call control; False lets the dispatcher answer."""
+        """Take ``event`` if it belongs to call control; False lets the dispatcher answer.
+
+        A fault while handling one call's event clears that call (ServerError, BYE or a final
+        answer, a CDR) instead of leaving it half-open with its lines taken."""
         self.wire.attach(sender)
         if isinstance(event, RequestReceived):
             request = event.request
+            key = event.transaction
             if request.method == "INVITE" and request.to.tag is None:
-                if event.transaction is not None:
-                    self._new_call(request, event.transaction, event.peer)
+                if key is not None:
+                    self._new_call(request, key, event.peer)
                 return True
-            return self._bridge.request(request, event.transaction)
+            did = dialog_id_of(request, Role.UAS)
+            entry = self.wire.dialogs.get(did) if did is not None else None
+            if entry is None:
+                return self._bridge.request(request, key)  # not ours: 481 from the dispatcher
+            return self._guarded(entry[0], lambda: self._bridge.request(request, key))
         if isinstance(event, ResponseReceived):
-            entry = self.wire.client.get(event.transaction) if event.transaction else None
-            if entry is None or event.transaction is None:
-                return False
-            if isinstance(entry, AttemptRef):
-                self._hunter.response(entry.call, entry.attempt, event.response)
-            elif isinstance(entry, Relay):
-                self._bridge.response(entry, event.transaction, event.response)
-            return True
+            key = event.transaction
+            found = self.wire.client.get(key) if key is not None else None
+            if isinstance(found, AttemptRef):
+                ref, response = found, event.response
+                return self._guarded(
+                    ref.call, lambda: self._hunter.response(ref.call, ref.attempt, response)
+                )
+            if isinstance(found, Relay) and key is not None:
+                relay, answer = found, event.response
+                return self._guarded(relay.call, lambda: self._bridge.response(relay, key, answer))
+            return found is not None
         if isinstance(event, CancelReceived):
-            call = self._by_inbound.get(event.transaction)
-            if call is None:
+            cancelled = self._by_inbound.get(event.transaction)
+            if cancelled is None:
                 return False
-            self._hunter.cancel_by_caller(call)
-            return True
+            return self._guarded(cancelled, lambda: self._hunter.cancel_by_caller(cancelled))
         if isinstance(event, TransactionTimeout | TransportFailed):
-            entry = self.wire.client.get(event.transaction)
+            found = self.wire.client.get(event.transaction)
             timeout = isinstance(event, TransactionTimeout)
-            if isinstance(entry, AttemptRef):
-                self._hunter.failed(entry.call, entry.attempt, timeout)
-            elif isinstance(entry, Relay):
-                self._bridge.failed(entry, timeout)
-            return entry is not None
+            if isinstance(found, AttemptRef):
+                ref = found
+                return self._guarded(
+                    ref.call, lambda: self._hunter.failed(ref.call, ref.attempt, timeout)
+                )
+            if isinstance(found, Relay):
+                relay = found
+                return self._guarded(relay.call, lambda: self._bridge.failed(relay, timeout))
+            return found is not None
         if isinstance(event, TransactionTerminated):
             self._terminated(event.transaction)
         return False
+
+    def _guarded(self, call: Call | None, work: Callable[[], object]) -> bool:
+        try:
+            work()
+        except Exception:
+            _log.exception("call %s: unexpected fault; clearing it", call.id if call else "-")
+            if call is not None and not call.ended:
+                try:
+                    self._clear(call, R.SERVER_ERROR, "system")
+                except Exception:
+                    _log.exception("call %s: could not be cleared", call.id)
+        return True
 
     async def stop(self) -> None:
         """Cancel the calls' timers and wait for CDRs being written."""
@@ -343,13 +370,16 @@ class CallEngine:
         )
         self._by_inbound[key] = call
         self._admit(call, now)
-        self._hunter.route(
+        self._guarded(
             call,
-            snapshot,
-            found.callee,
-            now,
-            body=request.body,
-            content_type=request.get("content-type"),
+            lambda: self._hunter.route(
+                call,
+                snapshot,
+                found.callee,
+                now,
+                body=request.body,
+                content_type=request.get("content-type"),
+            ),
         )
 
     def _admit(self, call: Call, now: float) -> None:
