@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -439,3 +440,36 @@ async def test_a_fault_in_call_control_clears_the_call_and_frees_its_lines(
     assert (await _cdr(bed, "edge-fault"))["termination_reason"] == "ServerError"
     assert engine.calls() == [] and dict(engine.table.gateways) == {}
     assert engine.monitor().concurrent_calls == 0
+
+
+async def test_stopping_the_switch_clears_live_calls_and_records_them(bed: Bed) -> None:
+    uri = _invite_uri(bed)
+    bed.caller.send(
+        _request_from(bed.caller, "INVITE", uri, call_id="edge-stop", body=SDP_A), *bed.sip
+    )
+    invite = await _next(bed.gateway, lambda m: isinstance(m, Request) and m.method == "INVITE")
+    assert isinstance(invite, Request)
+    bed.gateway.send(
+        _answer(invite, 200, tag="gw-stop", client=bed.gateway, host="127.0.0.3", body=SDP_B),
+        "127.0.0.1",
+        bed.sip[1],
+    )
+    answer = await _next(bed.caller, lambda m: isinstance(m, Response) and m.status == 200)
+    assert isinstance(answer, Response)
+    ack = _request_from(bed.caller, "ACK", uri, call_id="edge-stop", to=answer.get("to") or "")
+    bed.caller.send(ack, *bed.sip)
+    data_dir = bed.server.settings.data_dir
+
+    await bed.server.stop()  # what SIGTERM does
+
+    to_caller = await _next(bed.caller, lambda m: isinstance(m, Request) and m.method == "BYE")
+    to_gateway = await _next(bed.gateway, lambda m: isinstance(m, Request) and m.method == "BYE")
+    assert isinstance(to_caller, Request) and isinstance(to_gateway, Request)
+    records = [
+        json.loads(line)
+        for path in sorted((data_dir / "cdr").glob("cdr-*.jsonl"))
+        for line in path.read_text().splitlines()
+    ]
+    (record,) = [r for r in records if r["call_id"] == "edge-stop"]
+    assert record["termination_reason"] == "SystemShutdown"
+    assert record["hangup_side"] == "system" and record["answer_time"] is not None

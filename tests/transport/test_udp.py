@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 from softswitch.sip.message import Response
 from softswitch.sip.parser import parse_message
 from softswitch.transport.addresses import HostPort
 from softswitch.transport.qos import read_tos
+from softswitch.transport.udp import RECEIVE_BUFFER
 
 
 def _udp_address(server: object) -> HostPort:
@@ -108,3 +110,13 @@ async def test_unknown_method_is_refused_and_bad_datagrams_do_not_stop_the_socke
 
     # An extension method we do not know: 501 (RFC 3261 §8.2.1), and the socket still serves.
     assert final.status == 501
+
+
+async def test_sip_udp_socket_asks_for_a_large_receive_queue(start_server) -> None:
+    server = await start_server()
+    listener = server.driver.udp_listeners[0]
+    granted = listener.socket.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+    rmem_max = int(Path("/proc/sys/net/core/rmem_max").read_text())
+    # Linux doubles the request (bookkeeping) and caps it at rmem_max: what we asked for, or
+    # the most this machine allows, never the ~208 KiB default when more is allowed.
+    assert granted >= 2 * min(RECEIVE_BUFFER, rmem_max)

@@ -207,7 +207,8 @@ class Call:
         gateway = target.gateway if target is not None else None
         if target is None and attempt is not None:
             target = attempt.target
-        hold = self.hold_ms(now)
+        # A call whose answer the caller never acknowledged was never confirmed: not billed.
+        hold = 0 if self.reason is TerminationReason.ACK_TIMEOUT else self.hold_ms(now)
         callee_leg = self.callee or (attempt.leg if attempt is not None else None)
         assert self.reason is not None and self.end_wall is not None
         return {

@@ -21,6 +21,7 @@ counts (``table``).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 from collections import deque
@@ -322,6 +323,9 @@ class CallEngine:
             self._terminated(event.transaction)
         return False
 
+    def _shut(self, call: Call) -> None:
+        self._clear(call, R.SYSTEM_SHUTDOWN, "system")
+
     def _guarded(self, call: Call | None, work: Callable[[], object]) -> bool:
         try:
             work()
@@ -335,10 +339,16 @@ class CallEngine:
         return True
 
     async def stop(self) -> None:
-        """Cancel the calls' timers and wait for CDRs being written."""
+        """Clear every live call (BYE or 503, reason SystemShutdown), wait until their CDRs
+        are written, then stop: a stopped switch leaves no call unrecorded. Runs before the
+        transport closes, so the BYEs and answers still go out."""
         self._unsubscribe()
         if self._housekeeping is not None:
             self._housekeeping.cancel()
+        if self.wire.sender is not None:
+            for call in list(self._calls.values()):
+                if not call.ended:
+                    self._guarded(call, functools.partial(self._shut, call))
         for call in self._calls.values():
             call.cancel_timers()
         await self.wire.drain()

@@ -93,6 +93,7 @@ class TerminationReason(Enum):
     ACK_TIMEOUT = "AckTimeout"
     MEDIA_TIMEOUT = "MediaTimeout"
     SYSTEM_OVERLOAD = "SystemOverload"
+    SYSTEM_SHUTDOWN = "SystemShutdown"
     SERVER_ERROR = "ServerError"
 
     @property
@@ -238,6 +239,12 @@ _INFO: dict[TerminationReason, ReasonInfo] = {
     _R.SYSTEM_OVERLOAD: ReasonInfo(
         "the switch refused the call to protect itself (calls per second or load)",
         Cause.CAPACITY,
+        503,
+    ),
+    _R.SYSTEM_SHUTDOWN: ReasonInfo(
+        "the switch was stopped (SIGTERM) while the call was up: both legs were cleared "
+        "(BYE, or 503 before answer) and the call recorded",
+        Cause.SWITCH,
         503,
     ),
     _R.SERVER_ERROR: ReasonInfo(

@@ -10,6 +10,7 @@ same address and port that the request was received on").
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 from collections.abc import Callable
@@ -85,11 +86,28 @@ class UdpListener(asyncio.DatagramProtocol):
         if sock is not None:
             apply_tos(sock, tos)
 
+    def grow_receive_buffer(self, size: int) -> int:
+        """Ask for a receive queue of ``size`` bytes; returns what the kernel granted (it caps
+        the request at net.core.rmem_max and reports double the usable size on Linux)."""
+        sock = self.socket
+        if sock is None:
+            return 0
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+        return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
+
     async def close(self) -> None:
         """Close the socket and wait until asyncio has released it."""
         if self._transport is not None:
             self._transport.close()
             await self._closed
+
+
+RECEIVE_BUFFER = 4 * 1024 * 1024
+"""Bytes asked for the socket's receive queue. The kernel's default (about 208 KiB) holds a
+few hundred messages: a burst arriving while the event loop is busy for a moment overflows it
+and the datagrams are lost, to be recovered only by the peers' retransmissions (a second or
+more later). The kernel caps the request at net.core.rmem_max."""
 
 
 async def open_udp(local: HostPort, on_datagram: DatagramHandler, tos: int | None) -> UdpListener:
@@ -101,4 +119,5 @@ async def open_udp(local: HostPort, on_datagram: DatagramHandler, tos: int | Non
     )
     if tos is not None:
         listener.set_tos(tos)
+    listener.grow_receive_buffer(RECEIVE_BUFFER)
     return listener
