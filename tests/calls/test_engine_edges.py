@@ -22,6 +22,7 @@ import pytest
 from softswitch.calls.control import CallbackRequest
 from softswitch.runtime.server import Server
 from softswitch.sip import Request, Response, make_response, parse_message
+from softswitch.sip.digest_client import authorize
 
 ADMIN = "edge-admin-password-1"
 
@@ -473,3 +474,58 @@ async def test_stopping_the_switch_clears_live_calls_and_records_them(bed: Bed) 
     (record,) = [r for r in records if r["call_id"] == "edge-stop"]
     assert record["termination_reason"] == "SystemShutdown"
     assert record["hangup_side"] == "system" and record["answer_time"] is not None
+
+
+async def test_a_mapping_gateway_authenticating_by_digest_is_challenged_then_routed(
+    bed: Bed, udp_client: Callable[[str], Awaitable[UdpClient]]
+) -> None:
+    """A trunk with no source address of its own (a customer behind a dynamic IP) proves
+    itself with its username and password; the call is billed to its account."""
+    other = await bed.api.post("/accounts", json={"code": "EDGE-DIGEST", "currency": "USD"})
+    assert other.status_code == 201, other.text
+    trunk = await bed.api.post(
+        "/mapping-gateways",
+        json={
+            "name": "edge-digest",
+            "account_id": other.json()["id"],
+            "auth_username": "trunk7",
+            "auth_password": "trunk7-secret",
+        },
+    )
+    assert trunk.status_code == 201, trunk.text
+    assert bed.server.snapshots is not None
+    for _ in range(50):
+        if "trunk7" in bed.server.snapshots.current.trunks_by_username:
+            break
+        await asyncio.sleep(0.05)
+    device = await udp_client("127.0.0.5")
+    uri = f"sip:4420555@{bed.sip[0]}:{bed.sip[1]}"
+
+    def invite(cseq: int, *headers: str) -> bytes:
+        raw = _request_from(
+            device, "INVITE", uri, call_id="edge-digest", cseq=cseq, body=SDP_A,
+            host="127.0.0.5", headers=headers,
+        )  # fmt: skip
+        return raw.replace(b"sip:5551000@127.0.0.5>;tag", b"sip:trunk7@127.0.0.5>;tag")
+
+    device.send(invite(1), *bed.sip)
+    challenge = await _next(device, lambda m: isinstance(m, Response) and m.status >= 200)
+    assert isinstance(challenge, Response) and challenge.status == 401
+    (offer,) = challenge.auth("WWW-Authenticate")
+    credentials = authorize(offer, "INVITE", uri, "trunk7", "trunk7-secret", "c0ffee")
+    device.send(invite(2, f"Authorization: {credentials}"), *bed.sip)
+
+    routed = await _next(bed.gateway, lambda m: isinstance(m, Request) and m.method == "INVITE")
+    assert isinstance(routed, Request) and routed.uri.startswith("sip:4420555@127.0.0.3")
+    bed.gateway.send(
+        _answer(routed, 486, tag="gw-digest", client=bed.gateway, host="127.0.0.3"),
+        "127.0.0.1",
+        bed.sip[1],
+    )
+    busy = await _next(
+        device, lambda m: isinstance(m, Response) and m.cseq.seq == 2 and m.status >= 200
+    )
+    assert isinstance(busy, Response) and busy.status == 486
+    cdr = await _cdr(bed, "edge-digest")
+    assert cdr["mapping_gateway_id"] == trunk.json()["id"]
+    assert cdr["account_id"] == other.json()["id"]

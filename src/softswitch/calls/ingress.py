@@ -3,9 +3,10 @@
 An INVITE is the call of:
 
 * a **phone** of the switch, proven by digest credentials (the engine verified them and hands
-  in the username); a phone that sends none is challenged first;
+  in the username); a phone that sends none is challenged first (recognised by its number in
+  the From URI);
 * a **mapping gateway** (a customer's trunk), recognised by its source address, or by digest
-  credentials when it has a username;
+  credentials when it has a username (challenged when its From URI's user is that username);
 * a **routing gateway calling in** (a carrier delivering a DID), recognised by its address; it
   may only reach a phone of the switch.
 
@@ -137,7 +138,11 @@ def identify(
     carrier = carriers(peer.host) if carriers is not None else _carrier_for(snapshot, peer.host)
     if carrier is not None:
         return _carrier_call(carrier, snapshot, caller_in, callee_in, in_use)
-    if username is None and caller_in in snapshot.phones:
+    if username is None and (
+        caller_in in snapshot.phones or caller_in in snapshot.trunks_by_username
+    ):
+        # A phone, or a mapping gateway that authenticates by digest, names itself in From:
+        # challenge it. Anyone else learns nothing (403, or silence).
         return Challenge()
     status = 403 if reply_unauthorized else None
     return Refused(
