@@ -258,6 +258,40 @@ def test_gateway_503_fails_over_to_the_next_gateway(bed: Bed) -> None:
     assert cdr["termination_reason"] == "CallerHangup"
 
 
+def test_a_gateways_own_failover_code_moves_the_call_on(bed: Bed) -> None:
+    """404 is a definitive answer by default, but this carrier says 404 when its route is
+    missing: with 404 among its failover codes the next gateway is tried."""
+    first_port, second_port = bed.port(CARRIER_IP), bed.port(CARRIER_IP)
+    odd = bed.api.carrier("GW-404", first_port, ["37"], priority=0, failover_codes=[404])
+    answering = bed.api.carrier("GW-AFTER-404", second_port, ["37"], priority=1)
+    first_carrier = bed.carrier("odd", "call_uas_reject_404.xml", first_port)
+    second_carrier = bed.carrier("answering", "call_uas_answer.xml", second_port)
+
+    caller = bed.ok(bed.call("caller", "call_uac.xml", "37123456"))
+    bed.ok(first_carrier)
+    bed.ok(second_carrier)
+
+    cdr = bed.api.cdr(first(caller.sent("INVITE"), "INVITE").call_id)
+    assert statuses(cdr) == [(odd["id"], 404), (answering["id"], 200)]
+
+
+def test_switch_limit_stops_the_hunt_after_that_many_gateways(bed: Bed) -> None:
+    bed.api.set_param("SS_GATEWAY_SWITCH_LIMIT", "1")
+    failing_port = bed.port(CARRIER_IP)
+    failing = bed.api.carrier("GW-ONLY-TRY", failing_port, ["38"], priority=0)
+    untried = bed.silent()
+    bed.api.carrier("GW-NEVER", untried.port, ["38"], priority=1)
+    first_carrier = bed.carrier("failing", "call_uas_reject_503.xml", failing_port)
+
+    caller = bed.ok(bed.call("caller", "call_uac_failed.xml", "38123456"))
+    bed.ok(first_carrier)
+
+    assert nothing_sent_to(untried) == []
+    cdr = bed.api.cdr(first(caller.sent("INVITE"), "INVITE").call_id)
+    assert statuses(cdr) == [(failing["id"], 503)]
+    assert (cdr["termination_reason"], cdr["sip_status"]) == ("AllGatewaysFailed", 500)
+
+
 def test_gateway_at_its_line_limit_is_skipped(bed: Bed) -> None:
     full_port, free_port = bed.port(CARRIER_IP), bed.port(CARRIER_IP)
     full = bed.api.carrier("GW-ONE-LINE", full_port, ["36"], priority=0, capacity=1)
