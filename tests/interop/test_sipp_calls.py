@@ -292,6 +292,25 @@ def test_switch_limit_stops_the_hunt_after_that_many_gateways(bed: Bed) -> None:
     assert (cdr["termination_reason"], cdr["sip_status"]) == ("AllGatewaysFailed", 500)
 
 
+def test_no_failover_once_early_media_started(bed: Bed) -> None:
+    """SS_GATEWAY_SWITCH_STOP_AFTER_RTP_START is On by default: after the first carrier's
+    183 with SDP the caller hears that carrier; its 503 ends the call, no second carrier."""
+    first_port = bed.port(CARRIER_IP)
+    announcing = bed.api.carrier("GW-EARLY", first_port, ["39"], priority=0)
+    untried = bed.silent()
+    bed.api.carrier("GW-NOT-AFTER-MEDIA", untried.port, ["39"], priority=1)
+    first_carrier = bed.carrier("announcing", "call_uas_early_media_503.xml", first_port)
+
+    caller = bed.ok(bed.call("caller", "call_uac_failed.xml", "39123456"))
+    bed.ok(first_carrier)
+
+    assert caller.received(183), "the early media (183 with SDP) did not reach the caller"
+    assert nothing_sent_to(untried) == []
+    cdr = bed.api.cdr(first(caller.sent("INVITE"), "INVITE").call_id)
+    assert statuses(cdr) == [(announcing["id"], 503)]
+    assert cdr["ring_time"] is not None
+
+
 def test_gateway_at_its_line_limit_is_skipped(bed: Bed) -> None:
     full_port, free_port = bed.port(CARRIER_IP), bed.port(CARRIER_IP)
     full = bed.api.carrier("GW-ONE-LINE", full_port, ["36"], priority=0, capacity=1)
