@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from api_support import CUSTOMER, T0, USER_PASSWORD, Api, FakeClock, seed
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from fixtures.sipp import HOLDING_CARRIER, udp_bound
 from softswitch.api import create_app, serve_http
 from softswitch.api.routes.metrics import CONTENT_TYPE, render_metrics
 from softswitch.api.schemas.calls import (
@@ -698,66 +698,6 @@ Content-Length: 0
 </scenario>
 """
 
-_CARRIER_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<!DOCTYPE scenario SYSTEM "sipp.dtd">
-<!-- A carrier that rings, answers with SDP (an answer to an offer, or the offer of an
-     offerless INVITE), and holds the call until the switch's BYE. -->
-<scenario name="carrier holding until the switch hangs up">
-  <recv request="INVITE" crlf="true"/>
-  <send><![CDATA[
-SIP/2.0 180 Ringing
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]C[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-Content-Length: 0
-
-]]></send>
-  <send retrans="500"><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]C[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=carrier 1 1 IN IP[local_ip_type] [local_ip]
-s=carrier
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 0
-a=rtpmap:0 PCMU/8000
-]]></send>
-  <recv request="ACK" crlf="true"/>
-  <recv request="BYE">
-    <action><log message="bye-received [call_id]"/></action>
-  </recv>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-</scenario>
-"""
-
-
-def _bound(ip: str, port: int) -> bool:
-    """Whether a UDP socket is bound on ``ip:port`` (from /proc: no race with SIPp's bind)."""
-    want = f"{socket.inet_aton(ip)[::-1].hex().upper()}:{port:04X}"
-    with open("/proc/net/udp", encoding="ascii") as lines:
-        return any(line.split()[1] == want for line in list(lines)[1:])
-
 
 @dataclass
 class Sipp:
@@ -799,7 +739,7 @@ class Sipp:
         sipp = cls(name, process, directory)
         if remote is None:  # a server: return once it listens
             for _ in range(250):
-                if _bound(ip, port):
+                if udp_bound(ip, port):
                     break
                 assert process.poll() is None, f"{name}: SIPp exited\n{sipp.report()}"
                 await asyncio.sleep(0.02)
@@ -956,7 +896,7 @@ async def test_a_real_call_is_listed_scoped_counted_exported_and_hung_up(
     switch: Switch, free_port_for: Any
 ) -> None:
     client = switch.client
-    carrier = await switch.sipp("carrier", _CARRIER_SCENARIO, CARRIER_IP, switch.carrier_port)
+    carrier = await switch.sipp("carrier", HOLDING_CARRIER, CARRIER_IP, switch.carrier_port)
     caller = await switch.sipp(
         "caller", _CALLER_SCENARIO, TRUNK_IP, free_port_for(TRUNK_IP),
         remote=switch.sip_target, service="442071234567",
@@ -1036,7 +976,7 @@ async def test_a_real_call_is_listed_scoped_counted_exported_and_hung_up(
 async def test_a_callback_calls_a_then_b_and_bridges_them(switch: Switch) -> None:
     client = switch.client
     carrier = await switch.sipp(
-        "carrier", _CARRIER_SCENARIO, CARRIER_IP, switch.carrier_port, calls=2
+        "carrier", HOLDING_CARRIER, CARRIER_IP, switch.carrier_port, calls=2
     )
     # the account's customer starts it on its own account (the default for a customer)
     started = await client.post(

@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from fixtures.sipp import HOLDING_CARRIER, udp_bound
 from softswitch.api import create_app, serve_http
 from softswitch.api.serve import HttpServer
 from softswitch.cli import main
@@ -256,52 +256,6 @@ SIPP = shutil.which("sipp") or "/usr/bin/sipp"
 SIPP_TIMEOUT_S = 25
 CARRIER_IP = "127.0.0.3"
 
-CARRIER_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<!DOCTYPE scenario SYSTEM "sipp.dtd">
-<scenario name="carrier answering and holding until the switch hangs up">
-  <recv request="INVITE" crlf="true"/>
-  <send retrans="500"><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]C[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=carrier 1 1 IN IP[local_ip_type] [local_ip]
-s=carrier
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 0
-a=rtpmap:0 PCMU/8000
-]]></send>
-  <recv request="ACK" crlf="true"/>
-  <recv request="BYE">
-    <action><log message="bye-received [call_id]"/></action>
-  </recv>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-</scenario>
-"""
-
-
-def udp_bound(ip: str, port: int) -> bool:
-    want = f"{socket.inet_aton(ip)[::-1].hex().upper()}:{port:04X}"
-    with open("/proc/net/udp", encoding="ascii") as lines:
-        return any(line.split()[1] == want for line in list(lines)[1:])
-
 
 @pytest.fixture
 async def carrier(
@@ -311,7 +265,7 @@ async def carrier(
     port = free_port_for(CARRIER_IP)
     directory = tmp_path / "carrier"
     directory.mkdir()
-    (directory / "scenario.xml").write_text(CARRIER_SCENARIO, encoding="ascii")
+    (directory / "scenario.xml").write_text(HOLDING_CARRIER, encoding="ascii")
     command = [
         SIPP, "-sf", str(directory / "scenario.xml"), "-t", "u1", "-i", CARRIER_IP,
         "-p", str(port), "-mi", CARRIER_IP, "-m", "2", "-timeout", f"{SIPP_TIMEOUT_S}s",
