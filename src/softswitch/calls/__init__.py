@@ -1,5 +1,12 @@
-"""Call control. For now only the pure failover policy (``hunting``, layer L2); the legs, the
-bridge, the live-call table and the per-call service come with the rest of issue 4."""
+"""Call control: the B2BUA.
+
+Pure parts (layer L2, no I/O): ``hunting`` (the failover policy, exported here), ``build``
+(the other leg's messages), ``table`` (the live-call line counters), ``control`` (what the API
+sees). The engine and its parts sit above the snapshot and the CDR writer: ``ingress`` and
+``admission`` (who calls, may they), ``targets`` (where), ``hunter`` (the attempts), ``bridge``
+(requests within the legs' dialogs), ``wire`` (what they share), ``call`` (one call's state),
+``engine`` (the transaction user the dispatcher hands events to). Import those from their
+modules; this package's surface stays pure."""
 
 from softswitch.calls.hunting import (
     NEVER_FAILOVER,
