@@ -83,8 +83,9 @@ class LegOut(BaseModel):
 
 class LiveCallOut(BaseModel):
     """A call in progress. ``caller``/``callee`` are after the mapping gateway's rewrite rules
-    (what routing uses), ``caller_out``/``callee_out`` as sent to the gateway after its rules; ``hold_ms`` counts from the answer (0 before it);
-    ``attempts`` is how many gateways were tried so far."""
+    (what routing uses), ``caller_out``/``callee_out`` as sent to the gateway after its rules;
+    ``hold_ms`` counts from the answer (0 before it); ``attempts`` is how many gateways were
+    tried so far."""
 
     model_config = ConfigDict(from_attributes=True)
 
