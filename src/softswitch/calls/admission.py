@@ -13,9 +13,8 @@ from collections.abc import Callable
 from datetime import datetime
 
 from softswitch.calls import build
-from softswitch.calls.ingress import Challenge, Identified, Refused, identify
+from softswitch.calls.ingress import Challenge, Identified, Refused, carrier_index, identify
 from softswitch.calls.table import CallTable
-from softswitch.calls.targets import carrier_index
 from softswitch.calls.wire import Wire
 from softswitch.cdr.record import TerminationReason
 from softswitch.params import ParamStore

@@ -32,7 +32,7 @@ from softswitch.sip.message import Request
 from softswitch.snapshot import AccountInfo, GatewayInfo, PhoneInfo, Snapshot, TrunkInfo
 from softswitch.storage.models import AccountStatus
 
-__all__ = ["Challenge", "Identified", "Kind", "Refused", "identify"]
+__all__ = ["Challenge", "Identified", "Kind", "Refused", "carrier_index", "identify"]
 
 R = TerminationReason
 
@@ -85,21 +85,30 @@ class Challenge:
 InUse = Callable[[Holder, int | None], int]
 
 
-def _account_refusal(account: AccountInfo | None, now: datetime) -> tuple[R, str] | None:
+def _account_refusal(
+    account: AccountInfo | None, now: datetime, in_use: InUse
+) -> tuple[R, int, str] | None:
+    """Why the account may not call now (reason, SIP status, message), or None."""
     if account is None:
-        return R.CALLER_LOCKED, "Forbidden (no account)"
+        return R.CALLER_LOCKED, 403, "Forbidden (no account)"
     if account.status is AccountStatus.LOCKED or not account.agent_enabled:
-        return R.CALLER_LOCKED, "Forbidden (account locked)"
+        return R.CALLER_LOCKED, 403, "Forbidden (account locked)"
     if account.expired(now):
-        return R.ACCOUNT_EXPIRED, "Forbidden (account expired)"
+        return R.ACCOUNT_EXPIRED, 403, "Forbidden (account expired)"
+    if account.at_call_limit(in_use(Holder.ACCOUNT, account.id)):
+        return R.ACCOUNT_CONCURRENCY_LIMIT, 503, "Service Unavailable (account limit)"
     return None
 
 
-def _carrier_for(snapshot: Snapshot, address: str) -> GatewayInfo | None:
-    for gateway in snapshot.gateways.values():
-        if gateway.route.host == address and gateway.route.enabled:
-            return gateway
-    return None
+def carrier_index(snapshot: Snapshot) -> dict[str, GatewayInfo]:
+    """Enabled routing gateways by host: how a carrier calling in is recognised (the lowest id
+    wins when two share a host)."""
+    index: dict[str, GatewayInfo] = {}
+    for gateway in sorted(snapshot.gateways.values(), key=lambda g: g.id):
+        host = gateway.route.host
+        if host and gateway.route.enabled:
+            index.setdefault(host, gateway)
+    return index
 
 
 def identify(
@@ -117,7 +126,7 @@ def identify(
 
     ``username`` is the digest username the engine verified, None when the request carried
     no valid credentials. ``carriers`` finds a routing gateway by source address (the engine
-    caches an index per snapshot); without it the snapshot is scanned.
+    caches the index per snapshot); without it the index is built for this call.
     """
     callee_in = callee_number(request)
     caller_in = caller_number(request)
@@ -135,7 +144,7 @@ def identify(
         return _phone_call(phone, snapshot, request, peer, caller_in, callee_in, in_use, now)
     if trunk is not None:
         return _trunk_call(trunk, snapshot, caller_in, callee_in, in_use, now)
-    carrier = carriers(peer.host) if carriers is not None else _carrier_for(snapshot, peer.host)
+    carrier = (carriers or carrier_index(snapshot).get)(peer.host)
     if carrier is not None:
         return _carrier_call(carrier, snapshot, caller_in, callee_in, in_use)
     if username is None and (
@@ -171,12 +180,10 @@ def _phone_call(
         return refuse(R.CALLER_LOCKED, 403, "Forbidden (phone disabled)")
     if not phone.allows_source(peer.host):
         return refuse(R.ILLEGAL_CALL, 403, "Forbidden (source address not allowed)")
-    found = _account_refusal(account, now)
+    found = _account_refusal(account, now, in_use)
     if found is not None:
-        return refuse(found[0], 403, found[1])
+        return refuse(*found)
     assert account is not None
-    if account.at_call_limit(in_use(Holder.ACCOUNT, account.id)):
-        return refuse(R.ACCOUNT_CONCURRENCY_LIMIT, 503, "Service Unavailable (account limit)")
     if phone.at_call_limit(in_use(Holder.PHONE, phone.id)):
         return refuse(R.PHONE_CONCURRENCY_LIMIT, 503, "Service Unavailable (phone limit)")
     return Identified(
@@ -207,12 +214,10 @@ def _trunk_call(
 
     if not trunk.enabled:
         return refuse(R.CALLER_LOCKED, 403, "Forbidden (mapping gateway disabled)")
-    found = _account_refusal(account, now)
+    found = _account_refusal(account, now, in_use)
     if found is not None:
-        return refuse(found[0], 403, found[1])
+        return refuse(*found)
     assert account is not None
-    if account.at_call_limit(in_use(Holder.ACCOUNT, account.id)):
-        return refuse(R.ACCOUNT_CONCURRENCY_LIMIT, 503, "Service Unavailable (account limit)")
     if trunk.at_line_limit(in_use(Holder.TRUNK, trunk.id)):
         return refuse(R.MAPPING_GATEWAY_LINE_LIMIT, 503, "Service Unavailable (line limit)")
     if not trunk.allows_callee(callee):

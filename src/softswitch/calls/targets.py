@@ -23,10 +23,10 @@ from softswitch.registrar.bindings import Binding, BindingCounts
 from softswitch.routing import GatewayRoute, QualityWindows, Transport, candidates
 from softswitch.sip.events import Peer
 from softswitch.sip.uri import SipUri, UriError, parse_uri
-from softswitch.snapshot import GatewayInfo, PhoneInfo, Snapshot
+from softswitch.snapshot import PhoneInfo, Snapshot
 from softswitch.storage.models import Registration
 
-__all__ = ["Locator", "Routing", "binding_peer", "carrier_index", "sip_uri"]
+__all__ = ["Locator", "Routing", "binding_peer", "sip_uri"]
 
 R = TerminationReason
 _MAX_CONTACTS = 3
@@ -132,17 +132,6 @@ class Routing:
             prefix=route.longest_prefix(callee) or "",
             failover_codes=route.failover_codes,
         )
-
-
-def carrier_index(snapshot: Snapshot) -> dict[str, GatewayInfo]:
-    """Enabled routing gateways by host: how a carrier calling in is recognised (the lowest id
-    wins when two share a host)."""
-    index: dict[str, GatewayInfo] = {}
-    for gateway in sorted(snapshot.gateways.values(), key=lambda g: g.id):
-        host = gateway.route.host
-        if host and gateway.route.enabled:
-            index.setdefault(host, gateway)
-    return index
 
 
 def sip_uri(user: str, host: str, port: int | None, transport: str) -> str:
