@@ -228,6 +228,10 @@ class Switch:
     process: subprocess.Popen[bytes] | None = None
     client: httpx.Client | None = None
     has_monitor: bool = True
+    billing: str = "off"
+    """``off``: a postpaid account with ample credit and no rate table (CDRs only);
+    ``prepaid``: a prepaid account with a rate table, a carrier rate table and a balance, so
+    every call is rated, reserves credit in the database and is settled into the ledger."""
 
     @property
     def pid(self) -> int:
@@ -292,13 +296,33 @@ class Switch:
         login = self.client.post("/auth/login", json={"username": "admin", "password": PASSWORD})
         login.raise_for_status()
         self.client.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
-        account = self._create(
-            "/accounts",
-            code="BENCH",
-            currency="USD",
-            billing_mode="postpaid",
-            credit_limit="1000000000",  # not a billing benchmark: never short of credit
-        )
+        if self.billing == "prepaid":
+            customer = self._create("/rate-tables", name="bench-customer", currency="USD")
+            carrier = self._create("/rate-tables", name="bench-carrier", currency="USD")
+            for table, price in ((customer, "0.0200"), (carrier, "0.0100")):
+                self._create(
+                    f"/rate-tables/{table['id']}/rates",
+                    prefix="44",
+                    rate_per_minute=price,
+                    initial_increment=6,
+                    subsequent_increment=6,
+                )
+            account = self._create(
+                "/accounts",
+                code="BENCH",
+                currency="USD",
+                billing_mode="prepaid",
+                rate_table_id=customer["id"],
+            )
+            self._create(f"/accounts/{account['id']}/payments", amount="100000000")
+        else:
+            account = self._create(
+                "/accounts",
+                code="BENCH",
+                currency="USD",
+                billing_mode="postpaid",
+                credit_limit="1000000000",  # not a billing benchmark: never short of credit
+            )
         self._create(
             "/mapping-gateways",
             name="bench-in",
@@ -306,7 +330,12 @@ class Switch:
             source_ips=[f"{UAC_IP}/32"],
         )
         self._create(
-            "/routing-gateways", name="bench-out", host=UAS_IP, port=self.uas_port, prefixes=[]
+            "/routing-gateways",
+            name="bench-out",
+            host=UAS_IP,
+            port=self.uas_port,
+            prefixes=[],
+            **({"rate_table_id": carrier["id"]} if self.billing == "prepaid" else {}),
         )
         time.sleep(SNAPSHOT_SETTLE_S)
         self.has_monitor = self.monitor() is not None
@@ -703,8 +732,8 @@ def describe(step: Step) -> None:
 
 
 @contextlib.contextmanager
-def running_switch(workdir: Path, uas_port: int) -> Iterator[Switch]:
-    switch = Switch(workdir, uas_port)
+def running_switch(workdir: Path, uas_port: int, billing: str = "off") -> Iterator[Switch]:
+    switch = Switch(workdir, uas_port, billing=billing)
     try:
         yield switch.start()
     finally:
@@ -712,7 +741,9 @@ def running_switch(workdir: Path, uas_port: int) -> Iterator[Switch]:
         print(f"  switch in {workdir.name} stopped (exit {code})", file=sys.stderr)
 
 
-def run_steps(args: argparse.Namespace, workdir: Path, uas_port: int) -> list[Step]:
+def run_steps(
+    args: argparse.Namespace, workdir: Path, uas_port: int, billing: str = "off"
+) -> list[Step]:
     """Ascending steps to the first failure, then bisection; a fresh switch after a failure."""
     steps: list[Step] = []
     generation = 0
@@ -723,7 +754,7 @@ def run_steps(args: argparse.Namespace, workdir: Path, uas_port: int) -> list[St
     refinements = 0
     while pending:
         generation += 1
-        with running_switch(workdir / f"switch-{generation}", uas_port) as switch:
+        with running_switch(workdir / f"switch-{generation}", uas_port, args.billing) as switch:
             print(f"switch pid {switch.pid} (monitor: {switch.has_monitor})", file=sys.stderr)
             while pending:
                 rate = pending.pop(0)
@@ -847,7 +878,8 @@ def run_hold(args: argparse.Namespace, workdir: Path, uas_port: int, rate: float
     """``--hold-rounds`` rounds of the long hold on one fresh switch. A second round tells a
     leak (RSS grows again by as much) from memory the allocator keeps for reuse (flat)."""
     rounds: list[Hold] = []
-    with running_switch(workdir / "switch-hold", uas_port) as switch:
+    billing = "prepaid" if args.billing == "both" else args.billing
+    with running_switch(workdir / "switch-hold", uas_port, billing) as switch:
         time.sleep(2)
         for number in range(1, args.hold_rounds + 1):
             hold = Hold(target=args.concurrent, rate=rate, hold_ms=args.concurrent_hold_ms)
@@ -925,6 +957,13 @@ def main() -> int:
     parser.add_argument("--skip-steps", action="store_true")
     parser.add_argument("--skip-concurrent", action="store_true")
     parser.add_argument("--workdir", type=Path, help="keep the logs here (default: a temp dir)")
+    parser.add_argument(
+        "--billing",
+        choices=("off", "prepaid", "both"),
+        default="off",
+        help="off: postpaid, unrated (CDRs only); prepaid: rating, reservation, ledger, CDR; "
+        "both: the steps with each, in this run, and the ratio",
+    )
     args = parser.parse_args()
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -941,15 +980,19 @@ def main() -> int:
         print(f"work directory: {workdir}", file=sys.stderr)
         uas_port = free_port(UAS_IP)
         steps: list[Step] = []
-        if not args.skip_steps:
-            steps = run_steps(args, workdir, uas_port)
-            steps.sort(key=lambda s: s.rate)
+        modes = ("off", "prepaid") if args.billing == "both" else (args.billing,)
+        best_by_mode: dict[str, float] = {}
+        for mode in modes if not args.skip_steps else ():
+            mode_steps = run_steps(args, workdir, uas_port, mode)
+            mode_steps.sort(key=lambda s: s.rate)
             print(
-                f"\n### Steps ({args.step_seconds:g} s of offered load, hold {args.hold_ms} ms)\n"
+                f"\n### Steps, billing {mode} ({args.step_seconds:g} s of offered load, "
+                f"hold {args.hold_ms} ms)\n"
             )
-            print(step_table(steps))
-            best = max((s for s in steps if s.passed), key=lambda s: s.rate, default=None)
+            print(step_table(mode_steps))
+            best = max((s for s in mode_steps if s.passed), key=lambda s: s.rate, default=None)
             if best is not None:
+                best_by_mode[mode] = best.rate
                 cpu = 100 * best.switch_cpu_offering
                 print(
                     f"\nHighest passing step: {best.rate:g} cps (offered {best.offered_cps:,.0f}), "
@@ -958,6 +1001,14 @@ def main() -> int:
                 )
             else:
                 print("\nNo step passed.")
+            steps = mode_steps
+        if len(best_by_mode) == 2:
+            ratio = best_by_mode["prepaid"] / best_by_mode["off"]
+            print(
+                f"\nBilling on / billing off, highest passing step: {best_by_mode['prepaid']:g} / "
+                f"{best_by_mode['off']:g} cps = {100 * ratio:.0f} % ({100 * (1 - ratio):.0f} % "
+                "fewer calls per second with prepaid billing)"
+            )
         if not args.skip_concurrent:
             passing = [s.rate for s in steps if s.passed]
             rate = min(args.concurrent_rate, max(passing)) if passing else args.concurrent_rate

@@ -28,6 +28,8 @@ Subcommands (``SETTINGS`` is ``[--config FILE] [--data-dir DIR]``, over the same
     softswitch calls hangup ID CLIENT
     softswitch calls callback A B [--account ID] [--caller-id NUMBER] CLIENT
     softswitch calls monitor CLIENT
+    softswitch billing verify SETTINGS
+    softswitch reports KIND --from D --to D [--group day|period] [--tz ZONE] [--csv] CLIENT
     softswitch version
 
 ``params`` is accepted for ``param``. ``param list`` and ``get`` show the values in force: the
@@ -182,6 +184,17 @@ def _parser() -> argparse.ArgumentParser:
     _cdr_parser(commands, common)
     _config_parser(commands, common)
     _calls_parser(commands, common)
+    from softswitch.runtime.reports_cli import add_parser as _reports_parser
+
+    _reports_parser(commands, common)
+    billing = commands.add_parser("billing", help="balances, ledger and reserved credit")
+    billing_verbs = billing.add_subparsers(dest="verb", required=True, metavar="VERB")
+    billing_verbs.add_parser(
+        "verify",
+        parents=[common],
+        help="check every balance against its ledger and reservations (exit 1 on a problem)",
+        description=_BILLING_VERIFY_HELP,
+    )
     commands.add_parser("version", help="print the version")
     return parser
 
@@ -308,6 +321,8 @@ def _admin(args: argparse.Namespace) -> int:
         "rates": _rates,
         "config": _config,
         "calls": _calls,
+        "billing": _billing,
+        "reports": _reports,
     }
     try:
         return commands.get(args.command, _param)(args)
@@ -392,9 +407,10 @@ def _rates_parser(
         "import",
         parents=[common],
         help="import a CSV file into a rate table (nothing imported if a row is bad)",
-        description="Columns: prefix,area,rate,initial_increment,subsequent_increment,"
-        "connection_fee,effective_from[,effective_to][,free_seconds]; times without an offset "
-        "are UTC. One transaction: a bad row imports nothing unless --skip-bad.",
+        description="Columns (found by the header, any order): prefix, rate, and optionally "
+        "area, initial_increment, subsequent_increment, connection_fee, effective_from, "
+        "effective_to, free_seconds, first_price, min_duration, profile; times without an "
+        "offset are UTC. One transaction: a bad row imports nothing unless --skip-bad.",
     )
     importer.add_argument("file", type=Path, help="the CSV file (UTF-8)")
     importer.add_argument("--table", required=True, help="the rate table's name")
@@ -403,7 +419,7 @@ def _rates_parser(
         choices=("replace", "merge"),
         default="replace",
         help="replace: the file becomes the whole table (default); merge: upsert by "
-        "(prefix, effective_from)",
+        "(prefix, effective_from, profile)",
     )
     importer.add_argument(
         "--skip-bad", action="store_true", help="import the good rows, report the bad ones"
@@ -694,6 +710,13 @@ _CALLS_HELP = (
     "(SOFTSWITCH_API_KEY, or --api-key) decides what you may see and do: an admin or operator "
     "key every call, an agent's key its accounts' calls, a customer's key its own."
 )
+_BILLING_VERIFY_HELP = (
+    "Check every account: its balance equals the sum of its ledger amounts, each ledger row's "
+    "balance_after is the previous one plus its amount, reserved equals the sum of its live "
+    "calls' reservations, and no prepaid balance is below zero nor a postpaid one below minus "
+    "its credit limit. Read-only, on one snapshot (safe while the switch runs). Exit code 0 "
+    "when clean, 1 when a problem is found."
+)
 _CALL_STATES = ("routing", "ringing", "answered", "ending")
 """The values of ``softswitch.calls.control.CallState``."""
 
@@ -746,6 +769,20 @@ def _calls_parser(
         parents=parents,
         help="concurrent calls, calls per second, ASR/ACD per gateway, registrations",
     )
+
+
+def _reports(args: argparse.Namespace) -> int:
+    """``reports KIND``: one report of the running switch, over its HTTP API."""
+    from softswitch.runtime.reports_cli import run
+
+    return run(args)
+
+
+def _billing(args: argparse.Namespace) -> int:
+    """``billing verify``: exit 0 when the books check clean, 1 when a problem was found."""
+    from softswitch.runtime.billing_cli import run
+
+    return run(args, _settings(args), sys.stdout)
 
 
 def _calls(args: argparse.Namespace) -> int:

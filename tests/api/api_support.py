@@ -7,7 +7,9 @@ ambiguous with several test directories on the path.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 from argon2 import PasswordHasher
@@ -20,6 +22,7 @@ from softswitch.calls.control import (
     LiveCallView,
     MonitorFigures,
 )
+from softswitch.manage.reports import DailyFile, ReportKind
 from softswitch.operators import ADMIN_USERNAME, OperatorService, PasswordHashing, Role
 from softswitch.params import ParamStore, load_catalog
 from softswitch.storage import sessions
@@ -66,6 +69,23 @@ class IdleCalls:
         return MonitorFigures(T0, 0, 0, 0.0, 10, 0, 0, 0, 0, 0, 0, ())
 
 
+class IdleReports:
+    """The daily report job of a switch that has written no report yet: the report routes
+    answer as on a real switch (schemathesis must see no 5xx from them);
+    ``tests/api/test_api_reports.py`` drives them with a real job."""
+
+    zone = ZoneInfo("UTC")
+
+    async def run_day(self, day: date) -> list[DailyFile]:
+        return []
+
+    async def files(self) -> list[DailyFile]:
+        return []
+
+    def file(self, day: date, kind: ReportKind) -> Path | None:
+        return None
+
+
 class Api:
     """One running app on one database, plus what a test needs to drive and inspect it."""
 
@@ -86,6 +106,7 @@ class Api:
             operators=self.operators,
             clock=self.clock,
             calls=IdleCalls(),
+            reports=IdleReports(),
         )
         self.server = await serve_http(app, "127.0.0.1", 0)
         self.client = httpx.AsyncClient(base_url=self.server.url, timeout=10.0)

@@ -315,6 +315,10 @@ async def test_csv_export_equals_the_rows_to_the_last_decimal(api: Api) -> None:
             fee=Decimal(n) / Decimal(1_000_000),
             cost=Decimal("123456789.000001"),
             area_name='Germany, "mobile"',
+            fee_unrounded=Decimal(n) / Decimal(1_000_000) - Decimal("0.000001") * (n % 2),
+            profit=Decimal(n) - Decimal("3.5"),  # a call sold below cost earns a negative profit
+            cost_prefix=f"49{n}",
+            record_id=f"00000000-0000-0000-0000-00000000000{n}",
         )
         for n in range(7)
     ]
@@ -335,18 +339,30 @@ async def test_csv_export_equals_the_rows_to_the_last_decimal(api: Api) -> None:
             item["start_time"]
         )
         assert line["start_time"].endswith("Z")
-        for money in ("fee", "agent_fee", "cost"):
+        for money in ("fee", "agent_fee", "cost", "fee_unrounded", "profit"):
             assert line[money] == item[money]  # the same exact text in JSON and CSV
+        for text in ("cost_prefix", "record_id"):
+            assert line[text] == (item[text] or "")
     by_id = {int(line["id"]): line for line in exported}
     stored = {row.id: row for row in rows}
     for ident, line in by_id.items():
         row = stored[ident]
         assert Decimal(line["fee"]) == row.fee
         assert Decimal(line["cost"]) == row.cost
+        assert Decimal(line["fee_unrounded"]) == row.fee_unrounded
+        assert Decimal(line["profit"]) == row.profit
+        assert (line["cost_prefix"], line["record_id"]) == (row.cost_prefix, row.record_id or "")
         assert line["area_name"] == row.area_name
         assert datetime.fromisoformat(line["start_time"]) == row.start_time
     unanswered = next(line for line in exported if line["answer_time"] == "")
     assert unanswered["sip_status"] == "" and unanswered["fee"] == "0.000000"
+    assert (unanswered["profit"], unanswered["cost_prefix"], unanswered["record_id"]) == (
+        "0.000000",
+        "",
+        "",
+    )
+    below_cost = next(line for line in exported if line["cost_prefix"] == "490")
+    assert below_cost["profit"] == "-3.500000"
     assert exported[-1]["fee"] == "0.000000"  # the oldest row: fee 0 stored, six places shown
 
 

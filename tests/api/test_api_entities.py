@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from softswitch.manage.entities import REDACTED
 from softswitch.storage import sessions
-from softswitch.storage.models import AuditEntry, ChangeRow
+from softswitch.storage.models import Account, AuditEntry, ChangeRow, Reservation
 
 V1 = "/api/v1"
 Ids = dict[str, int]
@@ -75,10 +75,27 @@ CASES: tuple[Case, ...] = (
     Case(
         "rate_table",
         lambda ids: "/rate-tables",
-        lambda ids: {"name": "RT-A", "currency": "USD", "memo": "retail"},
-        {"name": "RT-A", "currency": "USD", "memo": "retail"},
-        {"memo": "retail 2026"},
-        {"memo": "retail 2026", "name": "RT-A", "currency": "USD"},
+        lambda ids: {
+            "name": "RT-A",
+            "currency": "USD",
+            "memo": "retail",
+            "time_of_day_mode": "split",
+        },
+        {
+            "name": "RT-A",
+            "currency": "USD",
+            "memo": "retail",
+            "time_of_day_mode": "split",
+            "time_zone": "UTC",
+        },
+        {"memo": "retail 2026", "time_zone": "Europe/London"},
+        {
+            "memo": "retail 2026",
+            "name": "RT-A",
+            "currency": "USD",
+            "time_zone": "Europe/London",
+            "time_of_day_mode": "split",
+        },
         None,
         "currency",
     ),
@@ -92,6 +109,7 @@ CASES: tuple[Case, ...] = (
             "initial_increment": 6,
             "subsequent_increment": 6,
             "effective_from": "2026-01-01T00:00:00Z",
+            "profile": " mon-fri 08:00-18:00 ",
         },
         {
             "prefix": "4420",
@@ -100,13 +118,24 @@ CASES: tuple[Case, ...] = (
             "initial_increment": 6,
             "effective_from": datetime.fromisoformat("2026-01-01T00:00:00+00:00"),
             "effective_to": None,
+            "first_price": None,
+            "min_duration": 0,
+            "profile": "mon-fri 08:00-18:00",
         },
-        {"effective_to": "2026-06-01T00:00:00+00:00", "connection_fee": "0.000001"},
+        {
+            "effective_to": "2026-06-01T00:00:00+00:00",
+            "connection_fee": "0.000001",
+            "first_price": "0.05",
+            "min_duration": 30,
+        },
         {
             "effective_to": datetime.fromisoformat("2026-06-01T00:00:00+00:00"),
             "connection_fee": Decimal("0.000001"),
             "area_name": "London",
             "rate_per_minute": Decimal("0.012345"),
+            "first_price": Decimal("0.05"),
+            "min_duration": 30,
+            "profile": "mon-fri 08:00-18:00",
         },
         "effective_to",
         "rate_per_minute",
@@ -138,17 +167,29 @@ CASES: tuple[Case, ...] = (
             "billing_mode": "postpaid",
             "credit_limit": Decimal("12.5"),
             "balance": Decimal(0),
+            "reserved": Decimal(0),
             "status": "active",
             "max_concurrent_calls": 5,
             "daily_spend_limit": None,
+            "routing_mode": "priority",
+            "lcr_min_margin": Decimal(0),
         },
-        {"name": "Acme", "credit_limit": "20.000001", "daily_spend_limit": "3.5"},
+        {
+            "name": "Acme",
+            "credit_limit": "20.000001",
+            "daily_spend_limit": "3.5",
+            "routing_mode": "least_cost",
+            "lcr_min_margin": "0.002",
+        },
         {
             "name": "Acme",
             "credit_limit": Decimal("20.000001"),
             "daily_spend_limit": Decimal("3.5"),
             "max_concurrent_calls": 5,
             "code": "ACC-A",
+            "routing_mode": "least_cost",
+            "lcr_min_margin": Decimal("0.002"),
+            "reserved": Decimal(0),
         },
         "max_concurrent_calls",
         "currency",
@@ -750,6 +791,88 @@ async def test_delete_refused_while_used_and_rates_under_their_table(api: Api) -
     _error(
         await _call(api, "GET", f"/rate-tables/{one['id']}/rates/{rate['id']}", admin), 404, None
     )
+
+
+async def test_billing_fields_of_rate_tables_rates_and_accounts(api: Api) -> None:
+    """Issue 5: time zones and profiles are checked with the parser's reason, one prefix may
+    have a rate per profile from one date, and ``reserved`` is shown but never settable."""
+    admin = await api.admin()
+    table = await _create(api, admin, "/rate-tables", {"name": "RT-B", "currency": "USD"})
+    assert (table["time_of_day_mode"], table["time_zone"]) == ("answer", "UTC")
+    url = f"/rate-tables/{table['id']}"
+    for body, named in (
+        ({"name": "RT-Z", "currency": "USD", "time_zone": "Mars/Olympus"}, "time_zone"),
+        ({"name": "RT-Z", "currency": "USD", "time_zone": "../etc/passwd"}, "time_zone"),
+        ({"name": "RT-Z", "currency": "USD", "time_of_day_mode": "peak"}, "time_of_day_mode"),
+    ):
+        _error(await _call(api, "POST", "/rate-tables", admin, json=body), 422, named)
+    error = _error(
+        await _call(api, "PATCH", url, admin, json={"time_zone": "Europe/Londn"}), 422, "time_zone"
+    )
+    assert "'Europe/Londn' is not a known IANA time zone" in error["message"], error
+    moved = await _call(api, "PATCH", url, admin, json={"time_zone": "America/New_York"})
+    assert moved.status_code == 200 and moved.json()["time_zone"] == "America/New_York"
+
+    rates = f"{url}/rates"
+    start = "2026-01-01T00:00:00Z"
+    base = {"prefix": "44", "rate_per_minute": "0.02", "effective_from": start}
+    for extra, named in (
+        ({"profile": "mon-fry 08:00-18:00"}, "profile"),
+        ({"profile": "mon-fri 25:00-26:00"}, "profile"),
+        ({"profile": "x" * 65}, "profile"),
+        ({"profile": "sat\n08:00-10:00"}, "profile"),
+        ({"min_duration": 86401}, "min_duration"),
+        ({"min_duration": -1}, "min_duration"),
+        ({"first_price": "-0.01"}, "first_price"),
+        ({"first_price": "0.0000001"}, "first_price"),
+    ):
+        _error(await _call(api, "POST", rates, admin, json={**base, **extra}), 422, named)
+    error = _error(
+        await _call(api, "POST", rates, admin, json={**base, "profile": "mon-fry"}), 422, "profile"
+    )
+    assert "unknown day 'fry'" in error["message"], error
+    anytime = await _create(api, admin, rates, base)
+    assert (anytime["profile"], anytime["first_price"], anytime["min_duration"]) == ("", None, 0)
+    peak = await _create(api, admin, rates, {**base, "profile": "mon-fri 08:00-18:00"})
+    offpeak = await _create(
+        api, admin, rates, {**base, "rate_per_minute": "0.01", "profile": "mon-fri 18:00-08:00"}
+    )
+    again = await _call(api, "POST", rates, admin, json={**base, "profile": "mon-fri 08:00-18:00"})
+    error = _error(again, 409, "effective_from")
+    assert "profile mon-fri 08:00-18:00" in error["message"], error
+    clash = await _call(
+        api, "PATCH", f"{rates}/{offpeak['id']}", admin, json={"profile": "mon-fri 08:00-18:00"}
+    )
+    _error(clash, 409, "effective_from")
+    assert await _keys(api, admin, rates, "id", {"profile": "mon-fri 08*"}) == [peak["id"]]
+    assert sorted(await _keys(api, admin, rates, "id", {})) == sorted(
+        [anytime["id"], peak["id"], offpeak["id"]]
+    )
+
+    account = await _create(api, admin, "/accounts", {"code": "ACC-B", "currency": "USD"})
+    assert (account["reserved"], account["routing_mode"]) == ("0.000000", "priority")
+    assert Decimal(account["lcr_min_margin"]) == 0
+    acc_url = f"/accounts/{account['id']}"
+    for method, path, body, named in (
+        ("POST", "/accounts", {"code": "ACC-R", "currency": "USD", "reserved": "1"}, "reserved"),
+        ("PATCH", acc_url, {"reserved": "0"}, "reserved"),
+        ("PATCH", acc_url, {"routing_mode": "cheapest"}, "routing_mode"),
+        ("PATCH", acc_url, {"lcr_min_margin": "-0.1"}, "lcr_min_margin"),
+        ("PATCH", acc_url, {"lcr_min_margin": None}, "lcr_min_margin"),
+    ):
+        _error(await _call(api, method, path, admin, json=body), 422, named)
+    # reserved is the call path's: the API shows it, and a live call keeps the account
+    async with sessions(api.engine).begin() as session:
+        session.add(
+            Reservation(ref="live-1", account_id=account["id"], amount=Decimal(2), node="n1")
+        )
+        row = await session.get(Account, account["id"])
+        assert row is not None
+        row.reserved = Decimal(2)
+    shown = (await _call(api, "GET", acc_url, admin)).json()
+    assert Decimal(shown["reserved"]) == 2
+    error = _error(await _call(api, "DELETE", acc_url, admin), 409, "id")
+    assert "1 live call reservation" in error["message"], error
 
 
 # -- audit and change feed ------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Payments, refunds, adjustments, the ledger and payment batches over real HTTP (issue 3 §2),
-on SQLite and PostgreSQL: exact decimals, the overdraft floor, concurrent top-ups, all-or-nothing
-batches with line numbers, and role scopes (customer, agent)."""
+on SQLite and PostgreSQL: exact decimals, the overdraft floor (which credit held by live calls
+raises, issue 5), concurrent top-ups, all-or-nothing batches with line numbers, the ledger's
+call_ref, and role scopes (customer, agent)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,9 @@ from softswitch.storage.models import (
     AuditEntry,
     BillingMode,
     LedgerEntry,
+    LedgerKind,
     Payment,
+    Reservation,
 )
 
 AGENT_USER = "reseller"
@@ -245,6 +248,102 @@ async def test_concurrent_movements_lose_nothing_and_never_overdraw(api: Api) ->
     assert codes == [201] * 10 + [422] * 10, [a.text for a in refunds]
     assert await _balance(api, "P2") == 0
     _assert_chain(await _ledger(api, ids["P2"], admin), Decimal(0))
+
+
+async def _hold(api: Api, account_id: int, amount: Decimal) -> None:
+    """A live call holding ``amount`` on the account, as the call path records it."""
+    async with sessions(api.engine).begin() as session:
+        ref = f"live-call-{account_id}"
+        session.add(Reservation(ref=ref, account_id=account_id, amount=amount, node="n1"))
+        account = await session.get(Account, account_id)
+        assert account is not None
+        account.reserved += amount
+
+
+async def test_refunds_and_adjustments_leave_the_credit_held_by_live_calls(api: Api) -> None:
+    ids = await _seed(api)
+    admin = await api.admin()
+    p2, q3 = ids["P2"], ids["Q3"]
+    topped = await api.client.post(
+        f"/api/v1/accounts/{p2}/payments", json={"amount": "10"}, headers=admin
+    )
+    assert topped.status_code == 201, topped.text
+    await _hold(api, p2, Decimal(4))
+    over = await api.client.post(
+        f"/api/v1/accounts/{p2}/payments", json={"amount": "-6.000001"}, headers=admin
+    )
+    assert over.status_code == 422 and over.json()["error"]["field"] == "amount"
+    message = over.json()["error"]["message"]
+    assert "10.000000 USD of which 4.000000 is held by live calls" in message, message
+    adjust = await api.client.post(
+        f"/api/v1/accounts/{p2}/adjustments",
+        json={"amount": "-6.000001", "memo": "wrong top-up"},
+        headers=admin,
+    )
+    assert adjust.status_code == 422
+    assert await _balance(api, "P2") == 10
+    exact = await api.client.post(
+        f"/api/v1/accounts/{p2}/payments", json={"amount": "-6"}, headers=admin
+    )
+    assert exact.status_code == 201, exact.text  # 10 - 6 - 4 = 0: the floor itself
+    assert await _balance(api, "P2") == 4
+    batch = await api.client.post(
+        "/api/v1/payments/bulk",
+        content="account,amount\nP2,-0.000001\n",
+        headers={**admin, "Content-Type": "text/csv"},
+    )
+    assert batch.status_code == 422
+    assert [(e["line"], e["field"]) for e in batch.json()["errors"]] == [(2, "amount")]
+    # a top-up is never held back, and a postpaid floor is minus the credit limit
+    assert (
+        await api.client.post(
+            f"/api/v1/accounts/{p2}/payments", json={"amount": "1"}, headers=admin
+        )
+    ).status_code == 201
+    await _hold(api, q3, Decimal(45))
+    down = await api.client.post(
+        f"/api/v1/accounts/{q3}/adjustments",
+        json={"amount": "-5", "memo": "usage billed by hand"},
+        headers=admin,
+    )
+    assert down.status_code == 201, down.text  # -5 - 45 = -50, the credit limit
+    beyond = await api.client.post(
+        f"/api/v1/accounts/{q3}/payments", json={"amount": "-0.000001"}, headers=admin
+    )
+    assert beyond.status_code == 422
+    assert "held by live calls" in beyond.json()["error"]["message"]
+    assert await _balance(api, "Q3") == -5
+
+
+async def test_the_ledger_shows_the_call_a_charge_settles(api: Api) -> None:
+    ids = await _seed(api)
+    admin = await api.admin()
+    c1 = ids["C1"]
+    paid = await api.client.post(
+        f"/api/v1/accounts/{c1}/payments", json={"amount": "5"}, headers=admin
+    )
+    assert paid.status_code == 201
+    ref = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+    async with sessions(api.engine).begin() as session:
+        session.add(
+            LedgerEntry(
+                account_id=c1,
+                kind=LedgerKind.CALL_CHARGE,
+                amount=Decimal("-0.25"),
+                balance_after=Decimal("4.75"),
+                occurred_at=api.clock.now,
+                call_ref=ref,
+            )
+        )
+    entries = await _ledger(api, c1, admin)
+    assert [(e["kind"], e["call_ref"]) for e in entries] == [
+        ("call_charge", ref),
+        ("top_up", None),
+    ]
+    charges = await api.client.get(
+        f"/api/v1/accounts/{c1}/ledger", params={"kind": "call_charge"}, headers=admin
+    )
+    assert [e["call_ref"] for e in charges.json()["items"]] == [ref]
 
 
 _BATCH = (

@@ -3,8 +3,9 @@
 The round trip uses a 100,000-row table: what is downloaded is exactly what the uploaded rows
 write as (money to the micro-unit, times in UTC), and the stored Decimals are exact. Bad rows
 come back with their line numbers and leave the table as it was; ``skip_bad`` imports the
-rest; ``replace`` and ``merge`` differ as documented; only admin and operator may touch rate
-tables; an import is one audit row and one change-feed row.
+rest; ``replace`` and ``merge`` differ as documented (a merge keys on prefix, effective_from and
+profile); only admin and operator may touch rate tables; an import is one audit row and one
+change-feed row.
 """
 
 from __future__ import annotations
@@ -64,12 +65,16 @@ def parsed(text: str) -> list[RateRow]:
     return [row for row in found if isinstance(row, RateRow)]
 
 
+PROFILES = ("", "mon-fri 08:00-18:00", "mon-fri 18:00-08:00; sat,sun")
+
+
 def big_table(count: int) -> tuple[str, list[RateRow]]:
     """``count`` rows exercising every column (six-place money, several start dates, a few
-    closed windows, area names that need quoting), as CSV text and as the rows it means."""
+    closed windows, area names that need quoting, first-period prices, minimum durations and
+    profiles, one with a comma), as CSV text and as the rows it means."""
     lines = [
         "prefix,area,rate,initial_increment,subsequent_increment,connection_fee,"
-        "effective_from,effective_to,free_seconds\n"
+        "effective_from,effective_to,free_seconds,first_price,min_duration,profile\n"
     ]
     rows = []
     starts = [START + timedelta(days=day) for day in range(3)]
@@ -79,19 +84,36 @@ def big_table(count: int) -> tuple[str, list[RateRow]]:
         area = f'Area {i % 50}, "mobile"' if i % 11 == 0 else f"Area {i % 50}"
         quoted = '"' + area.replace('"', '""') + '"' if i % 11 == 0 else area
         prefix, rate, fee = str(100000 + i // 3), (i % 1000) * 10**6 + i % 999_999, i % 7
+        first = None if i % 4 else i % 5000
+        profile = PROFILES[i % 3]
         lines.append(
             f"{prefix},{quoted},{rate // 10**6}.{rate % 10**6:06d},{1 + i % 60},{1 + i % 6},"
             f"0.{fee:06d},{start.date() if i % 2 else start.isoformat()},"
-            f"{end.isoformat() if end else ''},{i % 10}\n"
+            f"{end.isoformat() if end else ''},{i % 10},"
+            f'{"" if first is None else f"0.{first:06d}"},{i % 90},"{profile}"\n'
         )
         rows.append(
-            RateRow(i + 2, prefix, area, rate, 1 + i % 60, 1 + i % 6, fee, i % 10, start, end)
+            RateRow(
+                i + 2,
+                prefix,
+                area,
+                rate,
+                1 + i % 60,
+                1 + i % 6,
+                fee,
+                i % 10,
+                start,
+                end,
+                first,
+                i % 90,
+                profile,
+            )
         )
     return "".join(lines), rows
 
 
 def expected_export(rows: list[RateRow]) -> str:
-    ordered = sorted(rows, key=lambda r: (r.prefix, r.effective_from))
+    ordered = sorted(rows, key=lambda r: (r.prefix, r.effective_from, r.profile))
     return header_line() + "".join(
         rate_line(
             r.prefix,
@@ -103,6 +125,9 @@ def expected_export(rows: list[RateRow]) -> str:
             r.effective_from,
             r.effective_to,
             r.free_seconds,
+            r.first_price_micros,
+            r.min_duration,
+            r.profile,
         )
         for r in ordered
     )
@@ -126,8 +151,10 @@ async def test_a_100k_row_table_round_trips_exactly(api: Api) -> None:
     # The stored Decimals are exact: their sum is the sum of the file's amounts.
     async with sessions(api.engine)() as session:
         stored = (await session.scalars(select(Rate.rate_per_minute))).all()
+        firsts = (await session.scalars(select(Rate.first_price))).all()
     assert sorted(stored) == sorted(r.rate_per_minute for r in uploaded)
     assert sum(stored, Decimal(0)) == sum((r.rate_per_minute for r in uploaded), Decimal(0))
+    assert sorted(firsts, key=str) == sorted((r.first_price for r in uploaded), key=str)
 
 
 async def test_bad_rows_come_back_with_line_numbers_and_nothing_is_imported(api: Api) -> None:
@@ -279,3 +306,56 @@ async def test_bad_bodies_are_4xx(api: Api) -> None:
     assert json_body.status_code == 415
     no_file = await api.client.put(url(table_id), files={"other": (None, b"x")}, headers=admin)
     assert no_file.status_code == 422
+
+
+async def test_rates_per_profile_merge_by_profile_and_round_trip(api: Api) -> None:
+    """One prefix and start with a rate per time-of-day window: a merge updates the row of the
+    same profile only, a download shows every billing column, and uploading it changes
+    nothing."""
+    admin = await api.admin()
+    table_id = await make_table(api)
+    header = "prefix,rate,effective_from,first_price,min_duration,profile\n"
+    first = (
+        f"{header}"
+        "44,0.10,2026-03-01,,,\n"
+        "44,0.20,2026-03-01,0.05,30,mon-fri 08:00-18:00\n"
+        '44,0.05,2026-03-01,,,"mon-fri 18:00-08:00; sat,sun"\n'
+    )
+    assert (await upload(api, table_id, first, admin)).status_code == 200
+    merge = f"{header}44,0.25,2026-03-01,0.06,60,mon-fri 08:00-18:00\n"
+    answer = await upload(api, table_id, merge, admin, mode="merge")
+    assert answer.status_code == 200, answer.text
+    downloaded = await download(api, table_id, admin)
+    assert [
+        (r.profile, r.rate_per_minute, r.first_price, r.min_duration) for r in parsed(downloaded)
+    ] == [
+        ("", Decimal("0.1"), None, 0),
+        ("mon-fri 08:00-18:00", Decimal("0.25"), Decimal("0.06"), 60),
+        ("mon-fri 18:00-08:00; sat,sun", Decimal("0.05"), None, 0),
+    ]
+    assert downloaded.splitlines()[2] == (
+        "44,,0.250000,60,60,0.000000,2026-03-01T00:00:00Z,,0,0.060000,60,mon-fri 08:00-18:00"
+    )
+    for mode in ("merge", "replace"):
+        assert (await upload(api, table_id, downloaded, admin, mode=mode)).status_code == 200
+        assert await download(api, table_id, admin) == downloaded, mode
+
+
+async def test_bad_profiles_and_duplicate_windows_name_their_lines(api: Api) -> None:
+    admin = await api.admin()
+    table_id = await make_table(api)
+    text = (
+        "prefix,rate,effective_from,profile\n"
+        "44,0.1,2026-03-01,mon-fri 08:00-18:00\n"
+        "45,0.1,2026-03-01,weekdays\n"
+        "44,0.2,2026-03-01,mon-fri 08:00-18:00\n"
+        "44,0.3,2026-03-01,\n"
+    )
+    answer = await upload(api, table_id, text, admin)
+    assert answer.status_code == 422, answer.text
+    errors = answer.json()["errors"]
+    assert [(e["line"], e["field"]) for e in errors] == [(3, "profile"), (4, "effective_from")]
+    assert "'weekdays' is not a time-of-day profile" in errors[0]["message"]
+    assert "already on line 2" in errors[1]["message"]
+    async with sessions(api.engine)() as session:
+        assert await session.scalar(select(func.count()).select_from(Rate)) == 0

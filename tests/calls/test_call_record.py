@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from softswitch.billing import billable_seconds
 from softswitch.calls.build import Local
-from softswitch.calls.call import Call, Leg, billable_seconds
+from softswitch.calls.call import Call, Leg
 from softswitch.calls.ingress import Identified, Kind
 from softswitch.cdr.record import TerminationReason
 from softswitch.sip.events import Peer

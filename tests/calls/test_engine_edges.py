@@ -150,7 +150,9 @@ async def bed(
     api = httpx.AsyncClient(base_url=f"http://127.0.0.1:{http}/api/v1", timeout=10.0)
     login = await api.post("/auth/login", json={"username": "admin", "password": ADMIN})
     api.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
-    account = await api.post("/accounts", json={"code": "EDGE", "currency": "USD"})
+    account = await api.post(
+        "/accounts", json={"code": "EDGE", "currency": "USD", "billing_mode": "postpaid"}
+    )
     assert account.status_code == 201, account.text
     account_id = account.json()["id"]
     trunk = await api.post(
@@ -481,7 +483,9 @@ async def test_a_mapping_gateway_authenticating_by_digest_is_challenged_then_rou
 ) -> None:
     """A trunk with no source address of its own (a customer behind a dynamic IP) proves
     itself with its username and password; the call is billed to its account."""
-    other = await bed.api.post("/accounts", json={"code": "EDGE-DIGEST", "currency": "USD"})
+    other = await bed.api.post(
+        "/accounts", json={"code": "EDGE-DIGEST", "currency": "USD", "billing_mode": "postpaid"}
+    )
     assert other.status_code == 201, other.text
     trunk = await bed.api.post(
         "/mapping-gateways",

@@ -1,6 +1,7 @@
 """The rate-table CSV reader and writer (``softswitch.manage.rate_csv``), without a database:
 header handling, each column's validation with its line number, duplicates naming both lines,
-exact money, UTC times, and the round trip writer → reader (hypothesis)."""
+exact money, UTC times, the issue 5 columns (first_price, min_duration, profile), and the round
+trip writer → reader (hypothesis)."""
 
 from __future__ import annotations
 
@@ -178,6 +179,9 @@ areas = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), m
 )
 
 
+PROFILES = ("", "mon-fri 08:00-18:00", "mon-fri 18:00-08:00; sat,sun", "sat,sun", "22:00-06:00")
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     prefix=st.from_regex(r"[0-9]{1,32}", fullmatch=True),
@@ -189,6 +193,9 @@ areas = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), m
     free=st.integers(0, 86400),
     start=times,
     length=st.one_of(st.none(), st.integers(1, 10**9)),
+    first=st.one_of(st.none(), amounts),
+    minimum=st.integers(0, 86400),
+    profile=st.sampled_from(PROFILES),
 )
 def test_a_written_line_reads_back_to_the_same_rate(
     prefix: str,
@@ -200,11 +207,29 @@ def test_a_written_line_reads_back_to_the_same_rate(
     free: int,
     start: datetime,
     length: int | None,
+    first: int | None,
+    minimum: int,
+    profile: str,
 ) -> None:
     end = None if length is None else start + timedelta(seconds=length)
-    text = header_line() + rate_line(prefix, area, rate, initial, subsequent, fee, start, end, free)
-    [row] = rows(text)
-    assert row[1:] == (prefix, area, rate, initial, subsequent, fee, free, start, end)
+    line = rate_line(
+        prefix, area, rate, initial, subsequent, fee, start, end, free, first, minimum, profile
+    )
+    [row] = rows(header_line() + line)
+    assert row[1:] == (
+        prefix,
+        area,
+        rate,
+        initial,
+        subsequent,
+        fee,
+        free,
+        start,
+        end,
+        first,
+        minimum,
+        profile,
+    )
 
 
 def test_format_micros_has_six_places() -> None:
@@ -227,3 +252,94 @@ def test_an_unquoted_comma_in_the_area_is_refused_but_trailing_empty_cells_are_n
     assert (found[0].line, found[0].field) == (2, None)
     assert "quote an area name that contains a comma" in found[0].message
     assert isinstance(found[1], RateRow) and found[1].prefix == "1"
+
+
+# -- issue 5: first_price, min_duration, profile ------------------------------------------------
+
+
+def test_the_billing_columns_are_read_with_their_defaults() -> None:
+    text = (
+        "prefix,rate,first_price,min_duration,profile\n"
+        "44,0.1,0.05,30,mon-fri 08:00-18:00\n"
+        "44,0.05,,,\n"
+        '45,0.1,0,0,"mon-fri 18:00-08:00; sat,sun"\n'
+    )
+    peak, anytime, offpeak = rows(text)
+    assert (peak.first_price_micros, peak.first_price, peak.min_duration, peak.profile) == (
+        50_000,
+        Decimal("0.05"),
+        30,
+        "mon-fri 08:00-18:00",
+    )
+    assert (anytime.first_price, anytime.min_duration, anytime.profile) == (None, 0, "")
+    assert offpeak.first_price_micros == 0  # a free first period, not "none"
+    assert offpeak.profile == "mon-fri 18:00-08:00; sat,sun"
+    # a file without the columns: every rate as before
+    [old] = rows(f"{HEADER}\n44,UK,0.1,60,60,0,2026-03-01\n")
+    assert (old.first_price_micros, old.min_duration, old.profile) == (None, 0, "")
+
+
+def test_the_billing_columns_accept_the_spelled_out_names() -> None:
+    [row] = rows("Prefix,Rate,First Period Price,Minimum-Duration,PROFILE\n1,0.1,0.2,6,sat\n")
+    assert (row.first_price_micros, row.min_duration, row.profile) == (200_000, 6, "sat")
+
+
+@pytest.mark.parametrize(
+    ("cells", "field", "needle"),
+    [
+        ("1,0.1,-0.05,0,", "first_price", "not an amount"),
+        ("1,0.1,0.0000001,0,", "first_price", "more than 6 decimal places"),
+        ("1,0.1,,86401,", "min_duration", "outside 0..86400"),
+        ("1,0.1,,-1,", "min_duration", "whole number"),
+        ("1,0.1,,,mon-fry 08:00-18:00", "profile", "unknown day 'fry'"),
+        ("1,0.1,,,mon-fri 08:00-08:00", "profile", "is empty"),
+        ("1,0.1,,,sat;" + "x" * 70, "profile", "longer than 64"),
+        ("1,0.1,,,sat\x1b", "profile", "control character"),
+    ],
+)
+def test_a_bad_billing_cell_is_reported_with_its_line_and_column(
+    cells: str, field: str, needle: str
+) -> None:
+    found = read(f"prefix,rate,first_price,min_duration,profile\n{cells}\n2,0.2,,,\n")
+    assert [type(item).__name__ for item in found] == ["RowError", "RateRow"]
+    error = found[0]
+    assert isinstance(error, RowError)
+    assert (error.line, error.field) == (2, field)
+    assert needle in error.message, error.message
+
+
+def test_one_prefix_and_start_may_have_a_rate_per_profile_but_not_two_for_one() -> None:
+    text = (
+        "prefix,rate,effective_from,profile\n"
+        "44,0.1,2026-03-01,\n"
+        "44,0.2,2026-03-01,mon-fri 08:00-18:00\n"
+        "44,0.05,2026-03-01,sat;sun\n"
+        "44,0.3,2026-03-01T00:00:00Z,  mon-fri 08:00-18:00 \n"  # the same window again
+        "44,0.3,2026-03-01,\n"  # and the same profile-less rate again
+    )
+    found = read(text)
+    assert [type(item).__name__ for item in found] == [
+        "RateRow",
+        "RateRow",
+        "RateRow",
+        "RowError",
+        "RowError",
+    ]
+    peak_again, anytime_again = found[3], found[4]
+    assert isinstance(peak_again, RowError) and isinstance(anytime_again, RowError)
+    assert (peak_again.line, peak_again.field) == (5, "effective_from")
+    assert "profile 'mon-fri 08:00-18:00' is already on line 3" in peak_again.message
+    assert anytime_again.line == 6 and "is already on line 2" in anytime_again.message
+    assert "profile" not in anytime_again.message
+
+
+def test_export_columns_are_the_header_and_a_line_has_one_cell_per_column() -> None:
+    assert header_line() == (
+        "prefix,area,rate,initial_increment,subsequent_increment,connection_fee,"
+        "effective_from,effective_to,free_seconds,first_price,min_duration,profile\r\n"
+    )
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    line = rate_line("44", "UK", 100, 60, 60, 0, start, None, 0, None, 0, "mon,wed 08:00-18:00")
+    assert line == (
+        '44,UK,0.000100,60,60,0.000000,2026-03-01T00:00:00Z,,0,,0,"mon,wed 08:00-18:00"\r\n'
+    )

@@ -161,7 +161,7 @@ def test_merge_then_export_round_trips(
     assert run(monkeypatch, data_dir, "export", "--table", "t") == 0
     printed = capsys.readouterr().out
     assert printed == output.read_bytes().decode()  # CRLF line ends, as RFC 4180 has them
-    assert printed.splitlines()[1] == "1,USA,0.005000,6,6,0.000000,2026-03-01T00:00:00Z,,0"
+    assert printed.splitlines()[1] == "1,USA,0.005000,6,6,0.000000,2026-03-01T00:00:00Z,,0,,0,"
     # The export imported into a new table gives the same rates.
     assert run(monkeypatch, data_dir, "import", str(output), "--table", "u", *create) == 0
     assert stored(data_dir)["u"] == expected

@@ -19,9 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 import softswitch
 from softswitch.api.deps import ApiContext
 from softswitch.api.errors import install_error_handlers
-from softswitch.api.routes import api_router, root_router
+from softswitch.api.routes import API_PREFIX, api_router, root_router
+from softswitch.api.routes import reports as report_routes
 from softswitch.calls.control import CallControl
 from softswitch.manage import ChangeFeed, ManageContext
+from softswitch.manage.reports import DailyReportRunner
 from softswitch.operators import Clock, OperatorService
 from softswitch.params import ParamError, ParamStore
 from softswitch.storage import sessions as session_factory
@@ -61,12 +63,15 @@ def create_app(
     token_lifetime: timedelta = DEFAULT_TOKEN_LIFETIME,
     feed: ChangeFeed | None = None,
     calls: CallControl | None = None,
+    reports: DailyReportRunner | None = None,
 ) -> FastAPI:
     """The HTTP API over ``engine``, with routes under ``/api/v1`` and ``/metrics`` at the root.
 
     ``feed`` is the switch's change-feed follower (the call path subscribes to it); without
     one the app makes its own, so writes still record their feed rows. ``calls`` is the call
     engine's live-call surface; without it the live-call, monitor and metrics routes answer 503.
+    ``reports`` is the daily report job (its zone is also the default of on-demand reports);
+    without it the ``/reports/daily`` routes answer 503 and on-demand reports default to UTC.
     """
     sessions = session_factory(engine)
     feed = feed if feed is not None else ChangeFeed(ChangeFeedRepo(sessions))
@@ -99,7 +104,9 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.context = context
+    app.state.reports = reports
     install_error_handlers(app)
     app.include_router(api_router())
+    app.include_router(report_routes.router, prefix=API_PREFIX)
     app.include_router(root_router())
     return app

@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
+from softswitch.billing import BillingRules, Rate, RateBook, billable_seconds
 from softswitch.calls.build import Local
 from softswitch.calls.control import CallState, LegView, LiveCallView
 from softswitch.calls.hunting import Hunt
@@ -24,8 +26,9 @@ from softswitch.sip.dialog import Dialog
 from softswitch.sip.events import Peer
 from softswitch.sip.message import Request, Response
 from softswitch.sip.transaction import TransactionKey
+from softswitch.snapshot.rates import RateSnapshot
 
-__all__ = ["Attempt", "Call", "Leg", "Target", "billable_seconds"]
+__all__ = ["Attempt", "Call", "Leg", "Meter", "Target"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +97,26 @@ class Attempt:
 
 
 @dataclass(slots=True)
+class Meter:
+    """What the call costs and what it holds of its account's credit (``calls.metering``).
+
+    ``rates`` are the books in force when the call started: a rate edit never reprices a live
+    call. ``reserved_seconds`` None means the call has no time limit from its money (a free
+    callee, an unrated postpaid account, a zero rate)."""
+
+    rates: RateSnapshot
+    rules: BillingRules
+    book: RateBook | None = None
+    rate: Rate | None = None
+    free: bool = False
+    want: tuple[Decimal, int] | None = None
+    """The first reservation still to take: (amount, billable seconds it covers)."""
+    reserved_amount: Decimal = Decimal(0)
+    reserved_seconds: int | None = None
+    extending: bool = False
+
+
+@dataclass(slots=True)
 class Call:
     """One live call, from the INVITE to its durable CDR."""
 
@@ -137,6 +160,10 @@ class Call:
     """For a callback call: the number to call once the first leg answered."""
     first_leg: Attempt | None = None
     """For a callback call: the answered INVITE to A, whose ACK waits for B's answer."""
+    record_id: str = ""
+    """The CDR's ``record_id``, known from the start: the call's credit reservation is filed
+    under it, so settling the CDR finds and releases it."""
+    meter: Meter | None = None
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -212,6 +239,7 @@ class Call:
         callee_leg = self.callee or (attempt.leg if attempt is not None else None)
         assert self.reason is not None and self.end_wall is not None
         return {
+            "record_id": self.record_id or None,
             "call_id": self.caller.dialog.id.call_id
             if self.caller.dialog is not None
             else (self.inbound.call_id if self.inbound is not None else ""),
@@ -255,13 +283,3 @@ def _attempt_record(attempt: Attempt) -> dict[str, Any]:
         "status": attempt.status,
         "reason": attempt.reason,
     }
-
-
-def billable_seconds(hold_ms: int, precision_ms: int) -> int:
-    """Whole seconds of ``hold_ms`` with SERVER_BILLING_HOLD_TIME_PRECISION: the part over a
-    whole second counts as a full second when it is at least ``precision_ms`` (a precision of
-    0 rounds every fraction up). A precision of 1000 drops fractions."""
-    whole, rest = divmod(max(0, hold_ms), 1000)
-    if rest and rest >= precision_ms:
-        whole += 1
-    return whole

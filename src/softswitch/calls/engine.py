@@ -24,6 +24,7 @@ import asyncio
 import functools
 import logging
 import random
+import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -45,6 +46,7 @@ from softswitch.calls.control import (
 )
 from softswitch.calls.hunter import AttemptRef, Hunter
 from softswitch.calls.ingress import Identified, Kind, Refused
+from softswitch.calls.metering import Metering, RateSource, ReservationStore
 from softswitch.calls.table import CallTable, Holder
 from softswitch.calls.targets import Locator, Routing
 from softswitch.calls.wire import Wire
@@ -68,6 +70,7 @@ from softswitch.sip.message import Request
 from softswitch.sip.status import make_response
 from softswitch.sip.transaction import TransactionKey
 from softswitch.snapshot import Snapshot
+from softswitch.snapshot.rates import EMPTY_RATES, RateSnapshot
 from softswitch.transport.driver import Sender
 
 __all__ = ["CallEngine", "CdrSink", "Locator"]
@@ -96,6 +99,14 @@ class SnapshotSource(Protocol):
     def current(self) -> Snapshot: ...
 
 
+class _NoRates:
+    """Rate books of a switch without billing (tests of the call path alone)."""
+
+    @property
+    def current(self) -> RateSnapshot:
+        return EMPTY_RATES
+
+
 class CallEngine:
     """All live calls of one switch; implements ``calls.control.CallControl``."""
 
@@ -115,6 +126,9 @@ class CallEngine:
         product: str,
         allow: frozenset[str],
         rng: random.Random | None = None,
+        rates: RateSource | None = None,
+        reservations: ReservationStore | None = None,
+        zone: str = "UTC",
     ) -> None:
         self._params = params
         self._snapshots = snapshots
@@ -137,6 +151,16 @@ class CallEngine:
             wall_clock=wall_clock,
         )
         routing = Routing(locator, self.quality, rng if rng is not None else random.Random())
+        self.metering = Metering(
+            wire,
+            params,
+            snapshots,
+            rates if rates is not None else _NoRates(),
+            reservations,
+            clear=self._clear,
+            wall_clock=wall_clock,
+            zone=zone,
+        )
         self._hunter = Hunter(
             wire,
             params,
@@ -148,8 +172,10 @@ class CallEngine:
             allow=sorted(allow),
             finish=self._finish,
             clear=self._clear,
+            order=self.metering.order,
+            answered=self.metering.answered,
         )
-        self._bridge = Bridge(wire, self._clear, self._hunter.cancel_by_caller)
+        self._bridge = Bridge(wire, self._clear, self._caller_cancelled)
         self._calls: dict[str, Call] = {}
         self._by_inbound: dict[TransactionKey, Call] = {}
         self._dropped: set[TransactionKey] = set()
@@ -253,9 +279,10 @@ class CallEngine:
             inbound_key=None,
             to_tag="",
             callback_b=request.b,
+            record_id=str(uuid.uuid4()),
         )
         self._admit(call, now)
-        self._hunter.route(call, snapshot, request.a, now, body=b"", content_type=None)
+        self._start(call, snapshot, request.a, b"", None)
         return CallbackOutcome(call.id)
 
     # ================================================================ the dispatcher's entry
@@ -306,7 +333,7 @@ class CallEngine:
             cancelled = self._by_inbound.get(event.transaction)
             if cancelled is None:
                 return False
-            return self._guarded(cancelled, lambda: self._hunter.cancel_by_caller(cancelled))
+            return self._guarded(cancelled, lambda: self._caller_cancelled(cancelled))
         if isinstance(event, TransactionTimeout | TransportFailed):
             found = self.wire.client.get(event.transaction)
             timeout = isinstance(event, TransactionTimeout)
@@ -343,6 +370,7 @@ class CallEngine:
         are written, then stop: a stopped switch leaves no call unrecorded. Runs before the
         transport closes, so the BYEs and answers still go out."""
         self._unsubscribe()
+        self.metering.close()
         if self._housekeeping is not None:
             self._housekeeping.cancel()
         if self.wire.sender is not None:
@@ -377,20 +405,67 @@ class CallEngine:
             inbound_key=key,
             to_tag=wire.ids.tag(),
             late_offer=not request.body,
+            record_id=str(uuid.uuid4()),
         )
         self._by_inbound[key] = call
         self._admit(call, now)
         self._guarded(
             call,
-            lambda: self._hunter.route(
-                call,
-                snapshot,
-                found.callee,
-                now,
-                body=request.body,
-                content_type=request.get("content-type"),
+            lambda: self._start(
+                call, snapshot, found.callee, request.body, request.get("content-type")
             ),
         )
+
+    def _start(
+        self,
+        call: Call,
+        snapshot: Snapshot,
+        callee: str,
+        body: bytes,
+        content_type: str | None,
+    ) -> None:
+        """Rate the call, reserve its first credit if it needs some (in the database, so the
+        routing waits for it), then route it."""
+        refusal = self.metering.open(call)
+        if refusal is not None:
+            self._finish(call, refusal, refusal.caller_status or 403, "system")
+            return
+        meter = call.meter
+        if meter is None or meter.want is None:
+            self._hunter.route(
+                call, snapshot, callee, self.wire.now(), body=body, content_type=content_type
+            )
+            return
+
+        async def reserve_then_route() -> None:
+            refused = await self.metering.reserve(call)
+            if call.ended:
+                # Cancelled while the reservation was being taken: give it back now rather
+                # than when the CDR is settled (which may have run already).
+                await self.metering.release(call)
+                return
+            if refused is not None:
+                self._guarded(
+                    call,
+                    lambda: self._finish(call, refused, refused.caller_status or 403, "system"),
+                )
+                return
+            self._guarded(
+                call,
+                lambda: self._hunter.route(
+                    call, snapshot, callee, self.wire.now(), body=body, content_type=content_type
+                ),
+            )
+
+        self.wire.spawn(reserve_then_route())
+
+    def _caller_cancelled(self, call: Call) -> None:
+        """The caller's CANCEL (or BYE of an early dialog): 487, also while its credit is
+        still being reserved (no hunt yet)."""
+        if call.hunt is None and not call.final_sent and not call.ended:
+            self._finish(call, R.CANCELLED, 487, "caller")
+            return
+        self._hunter.cancel_by_caller(call)
 
     def _admit(self, call: Call, now: float) -> None:
         self._calls[call.id] = call
@@ -527,7 +602,13 @@ class CallEngine:
     ) -> None:
         precision = self._params.get_int("SERVER_BILLING_HOLD_TIME_PRECISION")
         try:
-            await self._cdrs.submit(call.cdr(self.wire.now(), precision))
+            record = call.cdr(self.wire.now(), precision)
+            try:
+                self.metering.price(call, record)
+            except Exception:
+                # Never lose the CDR for a pricing fault: it is written unpriced and logged.
+                _log.exception("call %s: pricing failed; CDR written without charges", call.id)
+            await self._cdrs.submit(record)
         except Exception:
             _log.exception("call %s: CDR not written", call.id)
         finally:

@@ -46,7 +46,7 @@ from softswitch.calls.targets import Routing
 from softswitch.calls.wire import IGNORE, Wire
 from softswitch.cdr.record import TerminationReason, reason_for_gateway_status
 from softswitch.params import ParamStore
-from softswitch.routing import QualityWindows
+from softswitch.routing import GatewayRoute, QualityWindows
 from softswitch.sdp import SdpError, parse
 from softswitch.sip.dialog import Dialog
 from softswitch.sip.errors import ProtocolError
@@ -65,6 +65,8 @@ Finish = Callable[..., None]
 """``finish(call, reason, status, side)``: record the end of a call (the engine's)."""
 Clear = Callable[..., None]
 """``clear(call, reason, side)``: end a call from any state, BYE included (the engine's)."""
+Order = Callable[[list[GatewayRoute]], list[GatewayRoute]]
+"""Re-ranks a call's gateways (least-cost routing, from ``metering``)."""
 
 
 class SnapshotSource(Protocol):
@@ -96,6 +98,8 @@ class Hunter:
         allow: list[str],
         finish: Finish,
         clear: Clear,
+        order: Callable[[Call, Snapshot], Order | None] | None = None,
+        answered: Callable[[Call], None] | None = None,
     ) -> None:
         self._wire = wire
         self._params = params
@@ -107,6 +111,8 @@ class Hunter:
         self._allow = allow
         self._finish = finish
         self._clear = clear
+        self._order = order
+        self._answered = answered
         self.answered_total = 0
 
     def route(
@@ -127,6 +133,7 @@ class Hunter:
             now,
             in_use=self._table.gateways,
             asr_enabled=self._params.get_bool("SS_GATEWAY_ASR_CALCULATE"),
+            order=self._order(call, snapshot) if self._order is not None else None,
         )
         if refusal is not None:
             self._finish(call, refusal, refusal.caller_status or 503, "system")
@@ -475,6 +482,10 @@ class Hunter:
         call.timers["2xx"] = self._wire.later(_ACK_WAIT if reliable else 0.5, resend)
 
     def _arm_max_duration(self, call: Call) -> None:
+        """The call is answered and confirmed on our side: arm its time limits (the
+        duration cap here, the credit's end in ``metering``)."""
+        if self._answered is not None:
+            self._answered(call)
         limit = self._params.get_int("SS_MAX_CALL_DURATION")
         if limit <= 0:
             return

@@ -12,7 +12,7 @@ Nothing here sends anything: the engine turns targets into INVITEs.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -58,9 +58,11 @@ class Routing:
         *,
         in_use: Mapping[int, int],
         asr_enabled: bool,
+        order: Callable[[list[GatewayRoute]], list[GatewayRoute]] | None = None,
     ) -> tuple[list[Target], TerminationReason | None]:
         """The targets in order, or none and the reason (NoAvailableRouter, GatewayLineLimit,
-        CalleeUnregistered, CalleeNotFound)."""
+        CalleeUnregistered, CalleeNotFound). ``order`` re-ranks the gateways (least-cost
+        routing; it may also leave some out)."""
         caller = ident.caller
         phone = snapshot.phones.get(callee)
         if phone is not None:
@@ -79,6 +81,10 @@ class Routing:
             asr_enabled=asr_enabled,
             rng=self.rng,
         )
+        if order is not None and routes:
+            routes = order(routes)
+            if not routes:
+                return [], R.NO_AVAILABLE_ROUTER  # none cheap enough (least-cost margin)
         targets = [
             target
             for target in (self._gateway_target(r, snapshot, callee, caller, now) for r in routes)

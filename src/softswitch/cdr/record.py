@@ -89,6 +89,7 @@ class TerminationReason(Enum):
     MAPPING_GATEWAY_LINE_LIMIT = "MappingGatewayLineLimit"
     # Limits and faults during the call.
     MAX_CALL_DURATION = "MaxCallDuration"
+    BALANCE_EXHAUSTED = "BalanceExhausted"
     SESSION_TIMEOUT = "SessionTimeout"
     ACK_TIMEOUT = "AckTimeout"
     MEDIA_TIMEOUT = "MediaTimeout"
@@ -216,9 +217,14 @@ _INFO: dict[TerminationReason, ReasonInfo] = {
     _R.MAPPING_GATEWAY_LINE_LIMIT: ReasonInfo(
         "the calling mapping gateway is at its line limit", Cause.CAPACITY, 503
     ),
+    _R.BALANCE_EXHAUSTED: ReasonInfo(
+        "the credit reserved for the call ran out and no more could be reserved (the balance, "
+        "credit limit or daily spend limit is used up); BYE on both legs when its time ended",
+        Cause.ACCOUNT,
+        None,
+    ),
     _R.MAX_CALL_DURATION: ReasonInfo(
-        "the call reached SS_MAX_CALL_DURATION (or the time the balance pays for); "
-        "BYE on both legs",
+        "the call reached SS_MAX_CALL_DURATION; BYE on both legs",
         Cause.SWITCH,
         None,
     ),

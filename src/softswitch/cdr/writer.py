@@ -16,10 +16,13 @@ append-only journal of JSON lines and feeds the database from it:
 2. Acknowledged lines are queued for the database. A background task inserts them into
    ``cdrs`` in batches (``batch_rows`` rows or every ``batch_interval_s``), one transaction per
    batch, with ``INSERT ... ON CONFLICT (record_id) DO NOTHING`` (SQLite and PostgreSQL have
-   the same clause). After each commit it writes the checkpoint — the file name and how many
-   of its lines are in the database — atomically (temporary file, fsync, ``os.replace``, fsync
-   of the directory). A crash between commit and checkpoint only makes the next start insert
-   rows that already exist, which the conflict clause ignores: each record lands exactly once.
+   the same clause). When the writer was given ``settle`` (the switch gives it
+   ``balance.settle_rows``), the same transaction charges each call and releases its credit
+   reservation, idempotently, so a CDR and its money land together. After each commit it
+   writes the checkpoint — the file name and how many of its lines are in the database —
+   atomically (temporary file, fsync, ``os.replace``, fsync of the directory). A crash between
+   commit and checkpoint only makes the next start insert rows that already exist, which the
+   conflict clause ignores: each record lands exactly once.
 3. ``await start()`` cuts the torn tail of an interrupted write (an unacknowledged partial
    line), replays every line after the checkpoint through all later files, then starts the
    tasks. ``await stop()`` writes what is pending, delivers the queue and stops.
@@ -53,7 +56,7 @@ import socket
 import threading
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -62,18 +65,22 @@ from typing import Any
 
 from sqlalchemy import JSON, Column, Integer, String, Table
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.expression import Insert
 
 from softswitch.storage.models.cdrs import Cdr
 from softswitch.storage.types import Money, UtcDateTime, to_micros
 
-__all__ = ["CdrWriter", "CdrWriterConfig", "Clock", "parse_report_server"]
+__all__ = ["NO_CDR", "CdrWriter", "CdrWriterConfig", "Clock", "Settle", "parse_report_server"]
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 """Wall clock returning aware datetimes: it names CDR files and decides their rotation."""
+
+Settle = Callable[[AsyncConnection, list[dict[str, Any]]], Awaitable[int]]
+"""Settles the calls of a batch inside the transaction that inserts their CDRs
+(``softswitch.balance.settle_rows``): CDR, charge and released reservation commit together."""
 
 CHECKPOINT = "checkpoint.json"
 FILE_PREFIX = "cdr-"
@@ -203,9 +210,14 @@ def encode(values: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+NO_CDR = "no_cdr"
+"""Key of a journal line whose callee is on SERVER_BILLING_NO_CDR_E164S but whose call must
+still be settled (charged, its reservation released): it reaches the settlement, not ``cdrs``."""
+
+
 def decode(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """A JSON line's object as column values for the insert."""
-    row: dict[str, Any] = {}
+    """A JSON line's object as column values for the insert (plus ``no_cdr`` when set)."""
+    row: dict[str, Any] = {NO_CDR: True} if obj.get(NO_CDR) else {}
     for column in _TABLE.columns:
         if column.primary_key or column.name not in obj:
             continue
@@ -254,9 +266,16 @@ class CdrWriter:
     """
 
     def __init__(
-        self, directory: Path, engine: AsyncEngine, config: CdrWriterConfig, clock: Clock
+        self,
+        directory: Path,
+        engine: AsyncEngine,
+        config: CdrWriterConfig,
+        clock: Clock,
+        *,
+        settle: Settle | None = None,
     ) -> None:
         self.directory = Path(directory)
+        self._settle = settle
         self._engine = engine
         self._config = config
         self._clock = clock
@@ -373,7 +392,8 @@ class CdrWriter:
     # --- submit and journal ---------------------------------------------------------------------
 
     async def submit(self, values: Mapping[str, Any]) -> str | None:
-        """Write one CDR durably; its ``record_id``, or None when NO_CDR_E164S drops it.
+        """Write one CDR durably; its ``record_id``, or None when NO_CDR_E164S drops it (a
+        record of an account is then still journaled for its settlement, and its id returned).
 
         Raises ValueError for a record the ``cdrs`` table would refuse, OSError when the journal
         cannot be written (the record is then NOT durable).
@@ -381,11 +401,19 @@ class CdrWriter:
         if not self._tasks or self._stopping:
             raise RuntimeError("the CDR writer is not running")
         record = dict(values)
-        if not self._config.wants_cdr(str(record.get("callee", ""))):
+        stored = self._config.wants_cdr(str(record.get("callee", "")))
+        if not stored:
             self.dropped += 1
-            return None
-        record.setdefault("record_id", str(uuid.uuid4()))
-        line = json.dumps(encode(record), separators=(",", ":"), sort_keys=True).encode()
+            if self._settle is None or record.get("account_id") is None:
+                return None
+        if not record.get("record_id"):
+            record["record_id"] = str(uuid.uuid4())
+        encoded = encode(record)
+        if not stored:
+            # Not a CDR, but the call's money must still be settled: journaled like one, so
+            # a crash cannot lose the charge, and skipped by the insert.
+            encoded[NO_CDR] = True
+        line = json.dumps(encoded, separators=(",", ":"), sort_keys=True).encode()
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append((line, done))
         self._write_wakeup.set()
@@ -532,8 +560,12 @@ class CdrWriter:
         """Insert the oldest queued lines in one transaction, then move the checkpoint."""
         batch = [self._queue[i] for i in range(min(len(self._queue), self._config.batch_rows))]
         try:
+            rows = [item.row for item in batch if NO_CDR not in item.row]
             async with self._engine.begin() as connection:
-                await connection.execute(self._insert, [item.row for item in batch])
+                if rows:
+                    await connection.execute(self._insert, rows)
+                if self._settle is not None:
+                    await self._settle(connection, [item.row for item in batch])
         except Exception as exc:  # any failure: the lines stay in the files and are retried
             if not self._db_failing:
                 log.warning(

@@ -94,6 +94,7 @@ class CdrRecord:
     """One CDR as the API and the CSV export show it (the storage model documents each field)."""
 
     id: int
+    record_id: str | None
     call_id: str
     call_id_out: str
     start_time: datetime
@@ -104,6 +105,7 @@ class CdrRecord:
     billed_seconds: int
     account_id: int | None
     account_code: str
+    agent_id: int | None
     caller: str
     callee: str
     caller_in: str
@@ -123,6 +125,9 @@ class CdrRecord:
     fee: Decimal
     agent_fee: Decimal
     cost: Decimal
+    fee_unrounded: Decimal
+    profit: Decimal
+    cost_prefix: str
     codec: str
     attempts: list[dict[str, Any]]
     termination_reason: str

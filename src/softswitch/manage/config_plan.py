@@ -134,7 +134,7 @@ def _step(
         entity=spec.name,
         title=spec.title,
         action=action,
-        key=" ".join(ident),
+        key=" ".join(part for part in ident if part),
         path=path,
         values=values,
         ident=ident,

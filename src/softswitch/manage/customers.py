@@ -43,6 +43,8 @@ from softswitch.storage.models import (
     Phone,
     RateTable,
     Registration,
+    Reservation,
+    RoutingMode,
     Transport,
 )
 
@@ -116,6 +118,15 @@ class AccountFields(BaseModel):
     max_concurrent_calls: Count | None = Field(default=None, description="null: unlimited")
     daily_spend_limit: NonNegativeMoney | None = Field(default=None, description="null: none")
     valid_until: AwareDatetime | None = None
+    routing_mode: RoutingMode = Field(
+        default=RoutingMode.PRIORITY,
+        description="priority: gateways in their routing order; least_cost: cheapest carrier first",
+    )
+    lcr_min_margin: NonNegativeMoney = Field(
+        default=Decimal(0),
+        description="least-cost routing skips a carrier whose per-minute cost is above the "
+        "account's per-minute price minus this",
+    )
     memo: Memo = ""
 
 
@@ -124,12 +135,15 @@ class AccountCreate(AccountFields):
 
 
 class AccountOut(AccountCreate):
-    """An account; ``balance`` changes only through payments, adjustments and calls."""
+    """An account; ``balance`` changes only through payments, adjustments and calls, and
+    ``reserved`` (credit held by its live calls) only through the call path: neither is a field
+    a create or update may set."""
 
     model_config = ConfigDict(extra="ignore")
 
     id: int
     balance: Decimal
+    reserved: Decimal = Field(description="credit held by live calls (read-only)")
     created_at: datetime
     updated_at: datetime
 
@@ -160,9 +174,19 @@ ACCOUNT = EntitySpec(
         Dependent(MappingGateway, "account_id", "mapping gateway"),
         Dependent(Payment, "account_id", "payment"),
         Dependent(LedgerEntry, "account_id", "ledger entry"),
+        Dependent(Reservation, "account_id", "live call reservation"),
     ),
-    filters=("code", "name", "status", "billing_mode", "agent_id", "rate_table_id", "currency"),
-    sorts=("id", "code", "name", "balance", "status", "created_at", "valid_until"),
+    filters=(
+        "code",
+        "name",
+        "status",
+        "billing_mode",
+        "agent_id",
+        "rate_table_id",
+        "currency",
+        "routing_mode",
+    ),
+    sorts=("id", "code", "name", "balance", "reserved", "status", "created_at", "valid_until"),
     default_sort="code",
     prepare=_prepare_account,
 )

@@ -14,6 +14,12 @@ PostgreSQL the row lock orders them and the second re-evaluates the condition on
 balance; SQLite has one writer at a time. The ledger row is written after the UPDATE, while the
 row is locked, so ledger ids follow the balance order of each account.
 
+Credit held by live calls (``accounts.reserved``, issue 5) is not the operator's to give back: a
+debit must leave ``balance - reserved`` at or above the floor, or a refund could take money a
+call in progress was promised, and that call would then settle below the floor. The same
+conditional UPDATE checks it, against the reserved amount of the moment (the call path changes
+it with statements on the same row, so the row lock orders the two).
+
 Who may do what (``softswitch.operators.policy``, ``Resource.PAYMENT``): admins and operators,
 any account; an agent may record payments and refunds for the accounts under its agent and read
 them; a customer may read its own account's payments and ledger. Adjustments are for admins and
@@ -334,7 +340,7 @@ class PaymentService:
             floor = case(
                 (Account.billing_mode == BillingMode.PREPAID, zero), else_=-Account.credit_limit
             )
-            statement = statement.where(new_balance >= floor)
+            statement = statement.where(new_balance - Account.reserved >= floor)
         else:
             statement = statement.where(new_balance <= literal(MAX_BALANCE, Money()))
         statement = (
@@ -398,17 +404,25 @@ class PaymentService:
         return payment, entry
 
     async def _refusal(self, session: AsyncSession, account: Account, amount: Decimal) -> str:
-        current = await session.scalar(select(Account.balance).where(Account.id == account.id))
+        found = (
+            await session.execute(
+                select(Account.balance, Account.reserved).where(Account.id == account.id)
+            )
+        ).one()
+        current, reserved = found
         shown = f"{current} {account.currency}"
         if amount > 0:
             return f"the balance of account {account.code} ({shown}) would exceed {MAX_BALANCE}"
+        held = ""
+        if reserved:
+            held = f" of which {reserved} is held by live calls"
         if account.billing_mode is BillingMode.PREPAID:
             return (
-                f"account {account.code} is prepaid and its balance is {shown}: "
+                f"account {account.code} is prepaid and its balance is {shown}{held}: "
                 f"{amount} would take it below zero"
             )
         return (
-            f"account {account.code} has a balance of {shown} and a credit limit of "
+            f"account {account.code} has a balance of {shown}{held} and a credit limit of "
             f"{account.credit_limit}: {amount} would take it below -{account.credit_limit}"
         )
 

@@ -11,14 +11,17 @@ The format, one rate per line after a header row::
   ``area`` and ``rate``. ``prefix`` and ``rate`` are required; ``area`` (default empty),
   ``initial_increment`` and ``subsequent_increment`` (seconds, default 60), ``connection_fee``
   (default 0), ``free_seconds`` (default 0), ``effective_from`` (default: the time of the
-  import) and ``effective_to`` (default: open-ended) are optional, and so is an empty cell in
-  them. An unknown or repeated column refuses the whole file: a misspelt ``efective_to``
-  would otherwise be ignored silently.
+  import), ``effective_to`` (default: open-ended), ``first_price`` (default: none, the first
+  period is priced at the rate), ``min_duration`` (seconds, default 0) and ``profile`` (default
+  empty: at any time) are optional, and so is an empty cell in them. ``first period price``
+  and ``minimum duration`` are read as ``first_price`` and ``min_duration``. An unknown or
+  repeated column refuses the whole file: a misspelt ``efective_to`` would otherwise be
+  ignored silently.
 - ``prefix``: digits only, up to 32. One leading ``+`` is removed (numbers written in E.164
   style, "+44"), because the switch matches prefixes against digit strings.
-- Money (``rate``, ``connection_fee``): a plain non-negative decimal such as ``0.0125`` — no
-  exponent, no sign, no thousands separator — exact to six decimal places; a seventh non-zero
-  decimal is refused rather than rounded (the database stores micro-units, see
+- Money (``rate``, ``connection_fee``, ``first_price``): a plain non-negative decimal such as
+  ``0.0125`` — no exponent, no sign, no thousands separator — exact to six decimal places; a
+  seventh non-zero decimal is refused rather than rounded (the database stores micro-units, see
   ``softswitch.storage.types``). Parsed straight into integer micro-units, never a float.
 - Times (``effective_from``, ``effective_to``): ISO 8601 date (``2026-03-01``, midnight) or
   date and time (``2026-03-01T08:00:00``, ``2026-03-01 08:00``, ``…+02:00``, ``…Z``). A time
@@ -27,14 +30,18 @@ The format, one rate per line after a header row::
   break in a name is a broken export). Quote it when it holds a comma (RFC 4180); a row with
   more non-empty cells than the header has columns is refused, since that is what an unquoted
   "Korea, Republic of" looks like.
-- Two rows with the same prefix and effective_from are an error naming both lines: the table
-  holds one price per prefix and start time.
+- ``profile``: a time-of-day window such as ``mon-fri 08:00-18:00`` (up to 64 characters),
+  read by ``softswitch.billing.profiles.parse_profile``, whose reason a bad one is refused with.
+- Two rows with the same prefix, effective_from and profile are an error naming both lines: the
+  table holds one price per prefix, start time and window (a peak and an off-peak price of one
+  prefix from the same date are two rows with different profiles).
 - Written back (:func:`rate_line`): every column of :data:`EXPORT_COLUMNS`, money with six
   places, times as ``2026-03-01T00:00:00Z``, CRLF line ends; reading that gives the same values.
 
 Line numbers are the file's own (the header is line 1; a quoted area spanning lines counts its
 lines). Reading is streaming: :func:`read_rates` yields one value or error per row and keeps
-only the (prefix, effective_from) keys seen, so a million-row file never sits parsed in memory.
+only the (prefix, effective_from, profile) keys seen, so a million-row file never sits parsed
+in memory.
 
 Pure module: no clock (``now`` is an argument), no I/O besides the iterables given.
 """
@@ -49,12 +56,16 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import NamedTuple
 
+from softswitch.billing.profiles import parse_profile
+
 __all__ = [
     "EXPORT_COLUMNS",
     "MAX_AREA_LENGTH",
     "MAX_FREE_SECONDS",
     "MAX_INCREMENT",
+    "MAX_MIN_DURATION",
     "MAX_PREFIX_LENGTH",
+    "MAX_PROFILE_LENGTH",
     "RateRow",
     "RowError",
     "format_micros",
@@ -62,6 +73,7 @@ __all__ = [
     "header_line",
     "parse_money",
     "parse_time",
+    "profile_error",
     "rate_line",
     "read_rates",
 ]
@@ -70,6 +82,8 @@ MAX_PREFIX_LENGTH = 32
 MAX_AREA_LENGTH = 128
 MAX_INCREMENT = 3600
 MAX_FREE_SECONDS = 86400
+MAX_MIN_DURATION = 86400
+MAX_PROFILE_LENGTH = 64
 _MICROS = 1_000_000
 _MAX_MICROS = 2**63 - 1
 
@@ -83,6 +97,9 @@ EXPORT_COLUMNS = (
     "effective_from",
     "effective_to",
     "free_seconds",
+    "first_price",
+    "min_duration",
+    "profile",
 )
 """The columns :func:`rate_line` writes, in this order (what :func:`read_rates` reads back)."""
 
@@ -98,6 +115,11 @@ _ALIASES = {
     "free_seconds": "free_seconds",
     "effective_from": "effective_from",
     "effective_to": "effective_to",
+    "first_price": "first_price",
+    "first_period_price": "first_price",
+    "min_duration": "min_duration",
+    "minimum_duration": "min_duration",
+    "profile": "profile",
 }
 _REQUIRED = ("prefix", "rate")
 _NEEDS_QUOTES = re.compile(r'[,"\r\n]|^\s|\s$')
@@ -109,7 +131,8 @@ class RateRow(NamedTuple):
     """One validated rate from line ``line``; money in integer micro-units (exact).
 
     A named tuple rather than a dataclass: a million of these are built per import, and a
-    tuple is several times cheaper to create.
+    tuple is several times cheaper to create. The fields after ``effective_to`` (issue 5) have
+    defaults, so a row without them is a rate as before.
     """
 
     line: int
@@ -122,6 +145,9 @@ class RateRow(NamedTuple):
     free_seconds: int
     effective_from: datetime
     effective_to: datetime | None
+    first_price_micros: int | None = None
+    min_duration: int = 0
+    profile: str = ""
 
     @property
     def rate_per_minute(self) -> Decimal:
@@ -132,6 +158,13 @@ class RateRow(NamedTuple):
     def connection_fee(self) -> Decimal:
         """The connection fee as a Decimal with six places."""
         return Decimal(self.connection_fee_micros).scaleb(-6)
+
+    @property
+    def first_price(self) -> Decimal | None:
+        """The first period's flat price as a Decimal with six places (None: none)."""
+        if self.first_price_micros is None:
+            return None
+        return Decimal(self.first_price_micros).scaleb(-6)
 
 
 class RowError(NamedTuple):
@@ -212,13 +245,18 @@ def rate_line(
     effective_from: datetime,
     effective_to: datetime | None,
     free_seconds: int,
+    first_price_micros: int | None = None,
+    min_duration: int = 0,
+    profile: str = "",
 ) -> str:
     """One CSV line in :data:`EXPORT_COLUMNS` order (with its line ending)."""
     end = "" if effective_to is None else format_time(effective_to)
+    first = "" if first_price_micros is None else format_micros(first_price_micros)
     return (
         f"{_quoted(prefix)},{_quoted(area_name)},{format_micros(rate_micros)},"
         f"{initial_increment},{subsequent_increment},{format_micros(connection_fee_micros)},"
-        f"{format_time(effective_from)},{end},{free_seconds}\r\n"
+        f"{format_time(effective_from)},{end},{free_seconds},{first},{min_duration},"
+        f"{_quoted(profile)}\r\n"
     )
 
 
@@ -285,8 +323,45 @@ class _Times:
         return found
 
 
+def profile_error(text: str) -> str | None:
+    """Why ``text`` (stripped, not empty) is not a profile a rate may have, or None when it is:
+    at most :data:`MAX_PROFILE_LENGTH` characters, no control characters (a line break in a
+    cell is a broken export), and readable by ``softswitch.billing.profiles.parse_profile``."""
+    if len(text) > MAX_PROFILE_LENGTH:
+        return f"the profile is longer than {MAX_PROFILE_LENGTH} characters"
+    if any(c < " " or "\x7f" <= c < "\xa0" for c in text):
+        return "the profile contains a control character"
+    try:
+        parse_profile(text)
+    except ValueError as exc:
+        return f"{text!r} is not a time-of-day profile: {exc}"
+    return None
+
+
+class _Profiles:
+    """Checked profiles by text (None: valid, else the parser's reason): a file repeats a
+    handful of windows on every row."""
+
+    def __init__(self) -> None:
+        self._known: dict[str, str | None] = {}
+
+    def check(self, text: str) -> None:
+        if text not in self._known:
+            if len(self._known) > 4096:
+                self._known.clear()
+            self._known[text] = profile_error(text)
+        found = self._known[text]
+        if found is not None:
+            raise _Bad("profile", found)
+
+
 def _rate(
-    line: int, cells: list[str], at: tuple[int, ...], now: datetime, times: _Times
+    line: int,
+    cells: list[str],
+    at: tuple[int, ...],
+    now: datetime,
+    times: _Times,
+    profiles: _Profiles,
 ) -> RateRow:
     """One record. ``at`` holds the cell index of each column of ``_ORDER``; an absent
     column points at an empty cell appended after the last one."""
@@ -320,7 +395,27 @@ def _rate(
     if end is not None and end <= start:
         raise _Bad("effective_to", f"effective_to {end_text} is not after effective_from")
     free = _int(cells[at[8]].strip(), "free_seconds", 0, 0, MAX_FREE_SECONDS)
-    return RateRow(line, prefix, area, rate, initial, subsequent, fee, free, start, end)
+    first_text = cells[at[9]].strip()
+    first = _money(first_text, "first_price") if first_text else None
+    minimum = _int(cells[at[10]].strip(), "min_duration", 0, 0, MAX_MIN_DURATION)
+    profile = cells[at[11]].strip()
+    if profile:
+        profiles.check(profile)
+    return RateRow(
+        line,
+        prefix,
+        area,
+        rate,
+        initial,
+        subsequent,
+        fee,
+        free,
+        start,
+        end,
+        first,
+        minimum,
+        profile,
+    )
 
 
 _ORDER = EXPORT_COLUMNS
@@ -335,10 +430,11 @@ def read_rates(lines: Iterable[str], *, now: datetime) -> Iterator[RateRow | Row
     error (``RowError.fatal``) and nothing else. Blank lines are skipped.
     """
     reader = csv.reader(lines, strict=True)
-    times = _Times()
-    # (effective_from → prefix → first line): the prefixes are the rows' own strings, so the
-    # index costs one dict entry per row, not a copy of the key.
-    seen: dict[datetime, dict[str, int]] = {}
+    times, profiles = _Times(), _Profiles()
+    # (effective_from → prefix, or (prefix, profile) for a row with a profile → first line):
+    # the prefixes are the rows' own strings, so the index costs one dict entry per row, not a
+    # copy of the key.
+    seen: dict[datetime, dict[str | tuple[str, str], int]] = {}
     at: tuple[int, ...] = ()
     width = 0
     previous_end = 0
@@ -382,20 +478,22 @@ def read_rates(lines: Iterable[str], *, now: datetime) -> Iterator[RateRow | Row
         else:
             cells[width:] = [""]
         try:
-            rate = _rate(line, cells, at, now, times)
+            rate = _rate(line, cells, at, now, times, profiles)
         except _Bad as exc:
             yield RowError(line, exc.field, exc.message)
             continue
         group = seen.get(rate.effective_from)
         if group is None:
             group = seen[rate.effective_from] = {}
-        first = group.setdefault(rate.prefix, line)
+        key: str | tuple[str, str] = (rate.prefix, rate.profile) if rate.profile else rate.prefix
+        first = group.setdefault(key, line)
         if first != line:
+            window = f" and profile {rate.profile!r}" if rate.profile else ""
             yield RowError(
                 line,
                 "effective_from",
-                f"prefix {rate.prefix} with effective_from {format_time(rate.effective_from)} "
-                f"is already on line {first}",
+                f"prefix {rate.prefix} with effective_from {format_time(rate.effective_from)}"
+                f"{window} is already on line {first}",
             )
             continue
         yield rate

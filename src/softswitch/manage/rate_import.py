@@ -1,7 +1,7 @@
 """Bulk rate-table import and export as CSV (issue 3 §2 and §4; format in ``rate_csv``).
 
 An import is one transaction: the rows of the file replace the table's rates (``replace``) or
-are upserted by (prefix, effective_from) (``merge``), with one audit row summarising the
+are upserted by (prefix, effective_from, profile) (``merge``), with one audit row summarising the
 import (counts, mode, file name — not the million rows) and one change-feed row for the table,
 so the call path rebuilds its snapshot once. All or nothing by default: one bad row and nothing
 is written (:class:`ImportRefused` lists the errors with their line numbers); with
@@ -63,9 +63,13 @@ _COLUMNS = (
     "free_seconds",
     "effective_from",
     "effective_to",
+    "first_price",
+    "min_duration",
+    "profile",
 )
-_UPDATED = (*_COLUMNS[2:8], "effective_to")
-_CONFLICT = "rate_table_id, prefix, effective_from"
+"""In :class:`RateRow` order after its line number (the PostgreSQL writer relies on it)."""
+_UPDATED = (*_COLUMNS[2:8], "effective_to", "first_price", "min_duration")
+_CONFLICT = "rate_table_id, prefix, effective_from, profile"
 _ON_CONFLICT = f"ON CONFLICT ({_CONFLICT}) DO UPDATE SET " + ", ".join(
     f"{name} = excluded.{name}" for name in _UPDATED
 )
@@ -78,7 +82,8 @@ class ImportMode(enum.Enum):
     REPLACE = "replace"
     """The file becomes the table's whole rate list."""
     MERGE = "merge"
-    """Rows with a (prefix, effective_from) already in the table are updated, others added."""
+    """Rows with a (prefix, effective_from, profile) already in the table are updated, others
+    added."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,9 +226,9 @@ class RateImportService:
         return ImportResult(table_id, mode, imported, bad, tuple(errors))
 
     async def export_csv(self, actor: Actor, table_id: int) -> AsyncIterator[str]:
-        """The table as CSV text in pieces of many lines, header first, ordered by prefix and
-        effective_from; importing it back gives the same rates. Checks the actor and the table
-        before returning, so an HTTP answer can still be an error."""
+        """The table as CSV text in pieces of many lines, header first, ordered by prefix,
+        effective_from and profile; importing it back gives the same rates. Checks the actor
+        and the table before returning, so an HTTP answer can still be an error."""
         _check(actor, Action.READ)
         async with self._ctx.sessions() as session:
             if await session.get(RateTable, table_id) is None:
@@ -243,9 +248,12 @@ class RateImportService:
                 c.effective_from,
                 c.effective_to,
                 c.free_seconds,
+                type_coerce(c.first_price, BigInteger()),
+                c.min_duration,
+                c.profile,
             )
             .where(c.rate_table_id == table_id)
-            .order_by(c.prefix, c.effective_from)
+            .order_by(c.prefix, c.effective_from, c.profile)
             .execution_options(yield_per=CHUNK_ROWS)
         )
         yield header_line()
@@ -316,7 +324,7 @@ class _SqliteWriter(_Writer):
         table_id, time = self._table_id, self._time
         cursor = await self._raw.executemany(
             self._sql,
-            [(table_id, *r[1:8], time(r[8]), time(r[9])) for r in rows],
+            [(table_id, *r[1:8], time(r[8]), time(r[9]), *r[10:]) for r in rows],
         )
         await cursor.close()
 

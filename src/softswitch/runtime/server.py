@@ -15,11 +15,13 @@ import logging
 import signal
 from collections.abc import Callable
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from softswitch import __version__
 from softswitch.api import HttpServer, create_app, serve_http
+from softswitch.balance import Reservations, settle_rows
 from softswitch.calls.build import Local
 from softswitch.calls.control import (
     CallbackOutcome,
@@ -35,11 +37,13 @@ from softswitch.operators import OperatorService
 from softswitch.params import ParamChange, ParamStore, load_catalog, resend_interval
 from softswitch.runtime.dispatcher import BasicDispatcher, Capabilities
 from softswitch.runtime.registrar import RegistrarService
+from softswitch.runtime.reports_job import DailyReports
 from softswitch.runtime.settings import Settings
 from softswitch.sip.digest import Algorithm
 from softswitch.sip.endpoint import Endpoint, EndpointConfig
 from softswitch.sip.timers import TimerConfig
-from softswitch.snapshot import SnapshotService
+from softswitch.snapshot import Snapshot, SnapshotService
+from softswitch.snapshot.rates import RATE_ENTITIES, RateSnapshot, build_rate_snapshot
 from softswitch.storage.db import create_engine, sessions
 from softswitch.storage.migrate import current_revision, upgrade_engine
 from softswitch.storage.repos import ChangeFeedRepo, ParamOverrideRepo, RegistrationRepo
@@ -76,6 +80,8 @@ are read at once."""
 
 CDR_DIRECTORY = "cdr"
 """Where the CDR files (the writer's journal) live, under the data directory."""
+REPORTS_DIRECTORY = "reports"
+"""Where the daily report files are written, under the data directory."""
 
 _CDR_PARAMS = frozenset(
     {
@@ -178,7 +184,10 @@ class Server:
         self.operators: OperatorService | None = None
         self.http: HttpServer | None = None
         self.feed: ChangeFeed | None = None
-        self.snapshots: SnapshotService | None = None
+        self.snapshots: SnapshotService[Snapshot] | None = None
+        self.rates: SnapshotService[RateSnapshot] | None = None
+        self.reservations: Reservations | None = None
+        self.reports: DailyReports | None = None
         self.registrar: RegistrarService | None = None
         self.cdrs: CdrWriter | None = None
         self.calls: CallEngine | None = None
@@ -253,6 +262,9 @@ class Server:
             abandon=endpoint.abandon,
             product=PRODUCT,
             allow=SERVED_METHODS,
+            rates=self.rates,
+            reservations=self.reservations,
+            zone=settings.time_zone,
         )
         self.calls.attach(driver)
 
@@ -319,6 +331,13 @@ class Server:
         factory = sessions(self.database)
         feed = self.feed = ChangeFeed(ChangeFeedRepo(factory))
         self._unsubscribe.append(feed.subscribe(ParamSync(self.params, ParamOverrideRepo(factory))))
+        self.reports = DailyReports(
+            factory,
+            self.params,
+            self.settings.data_dir / REPORTS_DIRECTORY,
+            ZoneInfo(self.settings.time_zone),
+            _utcnow,
+        )
         app = create_app(
             engine=self.database,
             params=self.params,
@@ -326,11 +345,13 @@ class Server:
             clock=_utcnow,
             feed=feed,
             calls=_LiveCalls(self),
+            reports=self.reports,
         )
         local = self.settings.http_listen
         self.http = await serve_http(app, local.host, local.port)
         # After the app's startup loaded the overrides: older feed rows are history.
         await feed.start(CHANGE_FEED_INTERVAL)
+        await self.reports.start()
         _log.info("listening for HTTP on %s (API under /api/v1, docs at /docs)", local)
 
     async def _open_call_path(self) -> RegistrarService:
@@ -344,11 +365,27 @@ class Server:
             self.params, snapshots, RegistrationRepo(factory), wall_clock=_utcnow
         )
         await registrar.start()
-        # CDRs: replayed into the database first (a crash loses none), then journaled.
+        rates = self.rates = SnapshotService(
+            factory,
+            self.feed,
+            build=build_rate_snapshot,
+            relevant=RATE_ENTITIES,
+            name="rate books",
+        )
+        await rates.start()
+        # CDRs: replayed into the database first (a crash loses none, and each replayed call
+        # is settled once), then journaled. Only then are the reservations of calls that were
+        # live when this node last stopped released: those calls left no CDR.
         cdrs = self.cdrs = CdrWriter(
-            self.settings.data_dir / CDR_DIRECTORY, self.database, cdr_config(self.params), _utcnow
+            self.settings.data_dir / CDR_DIRECTORY,
+            self.database,
+            cdr_config(self.params),
+            _utcnow,
+            settle=settle_rows,
         )
         await cdrs.start()
+        self.reservations = Reservations(self.database, self.settings.node)
+        await self.reservations.release_node()
         self._unsubscribe.append(self.params.subscribe(self._on_cdr_param))
         _log.info("CDR files in %s", cdrs.directory)
         return registrar
@@ -377,12 +414,18 @@ class Server:
         if self.snapshots is not None:
             await self.snapshots.stop()
             self.snapshots = None
+        if self.rates is not None:
+            await self.rates.stop()
+            self.rates = None
         if self.feed is not None:
             await self.feed.stop()
             self.feed = None
         if self.http is not None:
             await self.http.stop()
             self.http = None
+        if self.reports is not None:
+            await self.reports.stop()
+            self.reports = None
         if self.database is not None:
             await self.database.dispose()
             self.database = None

@@ -13,10 +13,13 @@ names with or without the ``SOFTSWITCH_`` prefix, in any case (``sip_listen = ".
 
 from __future__ import annotations
 
+import contextlib
+import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from softswitch.storage.db import default_url
 from softswitch.transport.addresses import HostPort, parse_hostport
@@ -42,6 +45,8 @@ _DEFAULTS: dict[str, str] = {
     "tcp_idle_timeout": "600",
     "sip_digest_algorithms": "MD5",
     "sip_advertise": "",
+    "time_zone": "",
+    "node": "",
 }
 SETTING_NAMES = tuple(_DEFAULTS)
 """Known settings; the environment variable of each is ``SOFTSWITCH_`` + its upper-case name."""
@@ -71,7 +76,11 @@ class Settings:
     answer only the first challenge of a 401 and cannot do SHA-256; ``SHA-256,MD5`` offers both,
     strongest first (RFC 8760 §2.4). ``sip_advertise`` is the address the switch writes in its
     Via and Contact headers (calls); empty means the listen address, which must then not be a
-    wildcard such as ``0.0.0.0`` for peers to reach it.
+    wildcard such as ``0.0.0.0`` for peers to reach it. ``time_zone`` (IANA name) is where
+    "a day" is counted: daily spend limits and the daily reports at 01:00; empty means the
+    machine's zone (``TZ`` or ``/etc/timezone``), else UTC. ``node`` names this switch process
+    among several sharing one database: the credit its live calls hold is filed under it and
+    released when it starts again (empty: ``default``).
     """
 
     data_dir: Path
@@ -89,6 +98,8 @@ class Settings:
     tcp_idle_timeout: float
     sip_digest_algorithms: tuple[str, ...]
     sip_advertise: str | None = None
+    time_zone: str = "UTC"
+    node: str = "default"
 
 
 def _key(name: str, source: str) -> str:
@@ -209,4 +220,37 @@ def load_settings(
         tcp_idle_timeout=idle,
         sip_digest_algorithms=tuple(a.upper() for a in algorithms),
         sip_advertise=raw["sip_advertise"].strip().strip("[]") or None,
+        time_zone=_zone(raw["time_zone"]),
+        node=_node(raw["node"]),
     )
+
+
+def _zone(text: str) -> str:
+    """The IANA zone named, or the machine's, or UTC; SettingsError for an unknown name."""
+    name = text.strip() or _machine_zone()
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(
+            f"time_zone {name!r} is not an IANA time zone (e.g. UTC, Europe/London)"
+        ) from None
+    return name
+
+
+def _machine_zone() -> str:
+    name = os.environ.get("TZ", "").strip().lstrip(":")
+    if not name:
+        with contextlib.suppress(OSError):
+            name = Path("/etc/timezone").read_text(encoding="utf-8").strip()
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "UTC"
+    return name or "UTC"
+
+
+def _node(text: str) -> str:
+    name = text.strip() or "default"
+    if len(name) > 64 or not all(c.isalnum() or c in "-_.:" for c in name):
+        raise SettingsError("node must be up to 64 letters, digits, '-', '_', '.' or ':'")
+    return name

@@ -39,9 +39,10 @@ from softswitch.storage.models import (
     Phone,
     Registration,
     RoutingGateway,
+    RoutingMode,
 )
 
-__all__ = ["SnapshotError", "build_snapshot"]
+__all__ = ["SnapshotError", "begin_consistent_read", "build_snapshot"]
 
 
 class SnapshotError(ValueError):
@@ -51,14 +52,7 @@ class SnapshotError(ValueError):
 async def build_snapshot(sessions: async_sessionmaker[AsyncSession]) -> Snapshot:
     """A new snapshot of the routing-relevant tables as they are now."""
     async with sessions() as session:
-        if session.get_bind().dialect.name == "postgresql":
-            await session.connection(
-                execution_options={
-                    "isolation_level": "REPEATABLE READ",
-                    "postgresql_readonly": True,
-                }
-            )
-        version = int(await session.scalar(select(func.max(ChangeRow.id))) or 0)
+        version = await begin_consistent_read(session)
         agents = await _rows(session, Agent)
         accounts = await _rows(session, Account)
         phones = await _rows(session, Phone)
@@ -68,6 +62,16 @@ async def build_snapshot(sessions: async_sessionmaker[AsyncSession]) -> Snapshot
     # loop keeps getting the GIL every switch interval, so SIP timers and retransmissions are
     # not held up for the whole build.
     return await asyncio.to_thread(assemble, version, agents, accounts, phones, trunks, gateways)
+
+
+async def begin_consistent_read(session: AsyncSession) -> int:
+    """Start the reads of one snapshot: on PostgreSQL one REPEATABLE READ transaction (every
+    read sees one moment); the newest change-feed id, read first, is the snapshot's version."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.connection(
+            execution_options={"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+        )
+    return int(await session.scalar(select(func.max(ChangeRow.id))) or 0)
 
 
 async def _rows(session: AsyncSession, model: Any) -> Sequence[Row[Any]]:
@@ -160,6 +164,8 @@ def _account(row: Row[Any], agent: Row[Any] | None) -> AccountInfo:
         agent_enabled=True if agent is None else bool(agent.enabled),
         agent_rate_table_id=None if agent is None else agent.rate_table_id,
         rate_table_id=row.rate_table_id,
+        least_cost=row.routing_mode is RoutingMode.LEAST_COST,
+        lcr_min_margin=row.lcr_min_margin,
     )
 
 

@@ -47,6 +47,9 @@ class AccountInfo:
     agent_enabled: bool = True
     agent_rate_table_id: int | None = None
     rate_table_id: int | None = None
+    least_cost: bool = False
+    """Routing mode ``least_cost``: gateways ranked by carrier cost (issue 5 §1)."""
+    lcr_min_margin: Decimal = Decimal(0)
 
     def expired(self, now: datetime) -> bool:
         """True when the account's ``valid_until`` has passed (``now`` aware UTC) or its status
@@ -172,6 +175,13 @@ class Snapshot:
     trunks_by_username: Mapping[str, TrunkInfo]
     accounts: Mapping[int, AccountInfo]
     trunk_sources: NetworkIndex[TrunkInfo] = field(default_factory=NetworkIndex)
+
+    def summary(self) -> str:
+        """One log line of what the snapshot holds."""
+        return (
+            f"{len(self.gateways)} gateways, {len(self.phones)} phones, "
+            f"{len(self.trunks)} trunks, {len(self.accounts)} accounts"
+        )
 
     def route(self, gateway_id: int) -> GatewayRoute | None:
         """The routing view of gateway ``gateway_id`` (disabled ones too), or None."""

@@ -25,12 +25,11 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from softswitch.snapshot.builder import build_snapshot
-from softswitch.snapshot.model import Snapshot
 from softswitch.storage.repos import Change
 
 __all__ = ["RELEVANT_ENTITIES", "ChangeSource", "SnapshotService"]
@@ -57,11 +56,25 @@ class ChangeSource(Protocol):
     async def catch_up(self) -> int: ...
 
 
-Builder = Callable[[async_sessionmaker[AsyncSession]], Awaitable[Snapshot]]
+class Versioned(Protocol):
+    """What the service needs of what it keeps: the feed id it reflects and a log line."""
+
+    @property
+    def version(self) -> int: ...
+
+    def summary(self) -> str: ...
 
 
-class SnapshotService:
-    """The current snapshot and the follower that replaces it."""
+S = TypeVar("S", bound=Versioned)
+
+
+class SnapshotService(Generic[S]):
+    """The current snapshot and the follower that replaces it.
+
+    The same follower keeps the routing snapshot (``build_snapshot``, the default) and the rate
+    books (``snapshot.rates``): each is rebuilt only for the entities it reflects
+    (``relevant``), so editing a phone does not rebuild a million rates.
+    """
 
     def __init__(
         self,
@@ -69,13 +82,17 @@ class SnapshotService:
         feed: ChangeSource,
         *,
         retry_delay: float = 5.0,
-        build: Builder = build_snapshot,
+        build: Callable[[async_sessionmaker[AsyncSession]], Awaitable[S]] = build_snapshot,  # type: ignore[assignment]
+        relevant: frozenset[str] = RELEVANT_ENTITIES,
+        name: str = "call-path snapshot",
     ) -> None:
         self._sessions = sessions
         self._feed = feed
         self._retry_delay = retry_delay
         self._build = build
-        self._current: Snapshot | None = None
+        self._relevant = relevant
+        self._name = name
+        self._current: S | None = None
         self._dirty = False
         self._task: asyncio.Task[None] | None = None
         self._retry: asyncio.TimerHandle | None = None
@@ -88,7 +105,7 @@ class SnapshotService:
         """Wall time of the last successful build."""
 
     @property
-    def current(self) -> Snapshot:
+    def current(self) -> S:
         """The snapshot in force; read it once per call and keep it for the call."""
         if self._current is None:
             raise RuntimeError("SnapshotService.start() has not built the first snapshot yet")
@@ -133,7 +150,7 @@ class SnapshotService:
 
     async def _on_changes(self, batch: Sequence[Change]) -> None:
         version = self._current.version if self._current is not None else -1
-        if not any(c.entity in RELEVANT_ENTITIES and c.id > version for c in batch):
+        if not any(c.entity in self._relevant and c.id > version for c in batch):
             return
         await self.refresh()
 
@@ -151,8 +168,8 @@ class SnapshotService:
             except Exception:
                 self.failures += 1
                 _log.exception(
-                    "rebuilding the call-path snapshot failed; keeping version %s, retrying in "
-                    "%.1f s",
+                    "rebuilding the %s failed; keeping version %s, retrying in %.1f s",
+                    self._name,
                     self._current.version if self._current is not None else None,
                     self._retry_delay,
                 )
@@ -160,13 +177,13 @@ class SnapshotService:
                 return
             self._install(snapshot)
 
-    async def _timed_build(self) -> Snapshot:
+    async def _timed_build(self) -> S:
         started = time.perf_counter()
         snapshot = await self._build(self._sessions)
         self.last_build_seconds = time.perf_counter() - started
         return snapshot
 
-    def _install(self, snapshot: Snapshot) -> None:
+    def _install(self, snapshot: S) -> None:
         if self._retry is not None:  # this build is the retry's work done
             self._retry.cancel()
             self._retry = None
@@ -177,13 +194,10 @@ class SnapshotService:
             self._current = snapshot
         self.rebuilds += 1
         _log.info(
-            "call-path snapshot version %s: %d gateways, %d phones, %d trunks, %d accounts "
-            "(%.3f s)",
+            "%s version %s: %s (%.3f s)",
+            self._name,
             snapshot.version,
-            len(snapshot.gateways),
-            len(snapshot.phones),
-            len(snapshot.trunks),
-            len(snapshot.accounts),
+            snapshot.summary(),
             self.last_build_seconds,
         )
 

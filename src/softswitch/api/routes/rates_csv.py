@@ -209,9 +209,11 @@ async def upload_rates(
         bool, Query(description="import the good rows and report the bad ones")
     ] = False,
 ) -> Any:
-    """Import the CSV (columns prefix, area, rate, initial_increment, subsequent_increment,
-    connection_fee, effective_from, and optionally effective_to, free_seconds). All or
-    nothing unless ``skip_bad``: a bad row gives 422 with every error and its line number."""
+    """Import the CSV (columns prefix and rate, optionally area, initial_increment,
+    subsequent_increment, connection_fee, effective_from, effective_to, free_seconds,
+    first_price, min_duration, profile; merge keys on prefix, effective_from and profile).
+    All or nothing unless ``skip_bad``: a bad row gives 422 with every error and its line
+    number."""
     service = RateImportService(ctx.manage)
     await service.check_import(who.actor, table_id)
     raw, name = await _spool(request)

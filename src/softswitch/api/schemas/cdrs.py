@@ -80,10 +80,13 @@ def _cdr_out() -> type[BaseModel]:
         "CdrOut",
         __config__=ConfigDict(from_attributes=True),
         __doc__=(
-            "One call attempt, answered or not. ``termination_reason`` is the call-control "
+            "One call attempt, answered or not. ``record_id`` is what the ledger's ``call_ref`` "
+            "of the call's charge names. ``termination_reason`` is the call-control "
             "cause, ``sip_status`` the final SIP status seen, ``hangup_side`` caller, callee or "
-            "system; ``fee`` what the account was charged, ``agent_fee`` what its agent is, "
-            "``cost`` what the carrier charges; ``attempts`` every gateway tried."
+            "system; ``fee`` what the account was charged (``fee_unrounded`` before rounding), "
+            "``agent_fee`` what its agent is, ``cost`` what the carrier charges (at its rate "
+            "``cost_prefix``), ``profit`` what the call earned (may be negative); ``attempts`` "
+            "every gateway tried."
         ),
         **fields,
     )

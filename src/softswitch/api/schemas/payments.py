@@ -77,7 +77,9 @@ class PaymentCreated(PaymentOut):
 
 
 class LedgerEntryOut(BaseModel):
-    """One movement of a balance; ``balance_after`` is the balance once it applied."""
+    """One movement of a balance; ``balance_after`` is the balance once it applied. A call's
+    charge names its CDR by ``call_ref`` (the CDR's ``record_id``; at most one charge per call)
+    and, once the CDR is stored, by ``cdr_id``."""
 
     model_config = ConfigDict(from_attributes=True)
 
@@ -89,6 +91,7 @@ class LedgerEntryOut(BaseModel):
     occurred_at: datetime
     payment_id: int | None
     cdr_id: int | None
+    call_ref: str | None
     operator_user_id: int | None
     memo: str
 

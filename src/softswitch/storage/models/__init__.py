@@ -4,7 +4,7 @@ Importing this package registers every table on ``Base.metadata``, which is what
 migrations must match (checked by the storage tests).
 """
 
-from softswitch.storage.models.accounts import Account, AccountStatus, BillingMode
+from softswitch.storage.models.accounts import Account, AccountStatus, BillingMode, RoutingMode
 from softswitch.storage.models.agents import Agent
 from softswitch.storage.models.audit import AuditEntry
 from softswitch.storage.models.base import Base, MediaProxyMode, Registration, Transport
@@ -17,6 +17,7 @@ from softswitch.storage.models.payments import Payment, PaymentMethod
 from softswitch.storage.models.phones import Phone
 from softswitch.storage.models.rates import Rate, RateTable
 from softswitch.storage.models.registrations import RegistrationRow
+from softswitch.storage.models.reservations import Reservation
 from softswitch.storage.models.routing_gateways import RoutingGateway
 from softswitch.storage.models.tokens import ApiToken
 from softswitch.storage.models.users import OperatorUser, Role
@@ -44,7 +45,9 @@ __all__ = [
     "RateTable",
     "Registration",
     "RegistrationRow",
+    "Reservation",
     "Role",
     "RoutingGateway",
+    "RoutingMode",
     "Transport",
 ]

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from softswitch.storage.models.agents import Agent
     from softswitch.storage.models.phones import Phone
 
-__all__ = ["Account", "AccountStatus", "BillingMode"]
+__all__ = ["Account", "AccountStatus", "BillingMode", "RoutingMode"]
 
 
 class BillingMode(enum.Enum):
@@ -30,6 +30,14 @@ class BillingMode(enum.Enum):
 
     PREPAID = "prepaid"
     POSTPAID = "postpaid"
+
+
+class RoutingMode(enum.Enum):
+    """How the account's calls rank the gateways: by their routing order (prefix, priority,
+    ASR, weight) or cheapest carrier first (least-cost routing)."""
+
+    PRIORITY = "priority"
+    LEAST_COST = "least_cost"
 
 
 class AccountStatus(enum.Enum):
@@ -48,6 +56,8 @@ class Account(Timestamps, Base):
         CheckConstraint("credit_limit >= 0", name="credit_limit"),
         CheckConstraint("max_concurrent_calls IS NULL OR max_concurrent_calls >= 0", name="mcc"),
         CheckConstraint("daily_spend_limit IS NULL OR daily_spend_limit >= 0", name="daily_limit"),
+        CheckConstraint("reserved >= 0", name="reserved"),
+        CheckConstraint("lcr_min_margin >= 0", name="lcr_min_margin"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -59,6 +69,9 @@ class Account(Timestamps, Base):
     balance: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0))
     credit_limit: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0))
     """How far below zero a postpaid account may go (ignored for prepaid)."""
+    reserved: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0))
+    """Credit held by the account's live calls (the sum of its ``billing_reservations``):
+    what a new call may reserve is balance + credit limit - reserved."""
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[AccountStatus] = mapped_column(
         enum_type(AccountStatus, "status"), default=AccountStatus.ACTIVE
@@ -74,6 +87,12 @@ class Account(Timestamps, Base):
     daily_spend_limit: Mapped[Decimal | None] = mapped_column(Money())
     """None means unlimited."""
     valid_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    routing_mode: Mapped[RoutingMode] = mapped_column(
+        enum_type(RoutingMode, "routing_mode"), default=RoutingMode.PRIORITY
+    )
+    lcr_min_margin: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0))
+    """Least-cost routing skips a carrier whose per-minute cost exceeds the customer's
+    per-minute price minus this margin."""
     memo: Mapped[str] = mapped_column(Text, default="")
 
     agent: Mapped[Agent | None] = relationship(back_populates="accounts")

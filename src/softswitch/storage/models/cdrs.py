@@ -92,6 +92,13 @@ class Cdr(Base):
     """What the account's agent is charged, at the agent's rate table."""
     cost: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0))
     """What the carrier charges us, at the routing gateway's rate table."""
+    fee_unrounded: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0))
+    """The customer's charge before the one rounding (to SERVER_BILLING_FEE_PRECISION places
+    and up to SERVER_BILLING_FEE_UNIT), kept to the micro-unit: the audit trail of rounding."""
+    profit: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0))
+    """Per SERVER_BILLING_PROFIT_CALCULATE (by default charge - agent income - cost)."""
+    cost_prefix: Mapped[str] = mapped_column(String(32), default="")
+    """The carrier rate's prefix that priced ``cost``."""
 
     codec: Mapped[str] = mapped_column(String(32), default="")
     attempts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)

@@ -11,7 +11,7 @@ import enum
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from softswitch.storage.models.base import Base
@@ -47,6 +47,9 @@ class LedgerEntry(Base):
     )
     cdr_id: Mapped[int | None] = mapped_column(BigInteger)
     """The CDR a call charge settles; not a foreign key (CDRs are written in batches)."""
+    call_ref: Mapped[str | None] = mapped_column(String(36), unique=True)
+    """The ``record_id`` of the CDR a call charge settles: unique, so settling a call twice
+    (a journal replay after a crash) charges it once."""
     operator_user_id: Mapped[int | None] = mapped_column(
         ForeignKey("operator_users.id", ondelete="SET NULL")
     )
