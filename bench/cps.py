@@ -754,7 +754,9 @@ def run_steps(
     refinements = 0
     while pending:
         generation += 1
-        with running_switch(workdir / f"switch-{generation}", uas_port, args.billing) as switch:
+        with running_switch(
+            workdir / f"switch-{billing}-{generation}", uas_port, billing
+        ) as switch:
             print(f"switch pid {switch.pid} (monitor: {switch.has_monitor})", file=sys.stderr)
             while pending:
                 rate = pending.pop(0)

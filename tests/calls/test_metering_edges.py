@@ -156,3 +156,63 @@ async def test_a_prepaid_call_the_balance_cannot_start_is_refused_before_routing
     assert D(str(cdr["fee"])) == 0
     account = await _account(bed)
     assert (D(account["balance"]), D(account["reserved"])) == (D("0.01"), D(0))
+
+
+async def test_a_did_from_a_carrier_reaches_a_prepaid_phone_without_credit_and_costs_it_nothing(
+    bed: Bed,
+) -> None:
+    """A carrier delivering a call to our number charges nobody: the called phone's prepaid
+    account, with no balance and no rate for its own number, must not refuse it."""
+    await _prepaid(bed, "0")
+    phone = await bed.api.post(
+        "/phones",
+        json={
+            "number": "2001",
+            "account_id": bed.account_id,
+            "registration": "static",
+            "host": "127.0.0.2",
+            "port": bed.caller.port,
+        },
+    )
+    assert phone.status_code == 201, phone.text
+    server = bed.server
+    assert server.snapshots is not None
+    for _ in range(50):
+        if "2001" in server.snapshots.current.phones:
+            break
+        await asyncio.sleep(0.05)
+    uri = f"sip:2001@{bed.sip[0]}:{bed.sip[1]}"
+    bed.gateway.send(
+        _request_from(
+            bed.gateway, "INVITE", uri, call_id="meter-did", body=SDP_B, host="127.0.0.3"
+        ),
+        *bed.sip,
+    )
+    invite = await _next(bed.caller, lambda m: isinstance(m, Request) and m.method == "INVITE")
+    assert isinstance(invite, Request)
+    bed.caller.send(
+        _answer(invite, 200, tag="phone", client=bed.caller, host="127.0.0.2", body=SDP_A),
+        *bed.sip,
+    )
+    ok = await _next(bed.gateway, lambda m: isinstance(m, Response) and m.status == 200)
+    assert isinstance(ok, Response)
+    await asyncio.sleep(1.2)
+    bed.gateway.send(
+        _request_from(
+            bed.gateway,
+            "BYE",
+            uri,
+            call_id="meter-did",
+            to=ok.get("to") or "",
+            cseq=2,
+            host="127.0.0.3",
+        ),
+        *bed.sip,
+    )
+    await _next(bed.gateway, lambda m: isinstance(m, Response) and m.status == 200)
+    cdr = await _cdr(bed, "meter-did")
+    assert cdr["termination_reason"] == "CallerHangup"
+    assert cdr["hold_time_ms"] >= 1000
+    assert D(str(cdr["fee"])) == 0 and D(str(cdr["cost"])) == 0
+    account = await _account(bed)
+    assert (D(account["balance"]), D(account["reserved"])) == (D(0), D(0))

@@ -10,7 +10,8 @@ Three moments of a call:
    (balance + credit limit - what its live calls hold) it is refused with
    CallerBalanceInsufficient (403), or DailySpendLimit when the daily spend limit is what stops
    it. An account without a rate table is not rated when postpaid (its calls cost 0 here) and
-   refused with NoRate when prepaid, since nothing could protect its balance.
+   refused with NoRate when prepaid, since nothing could protect its balance. A call to a
+   phone of this switch without a rate is free; a DID a carrier delivers is charged to nobody.
 2. **While it runs** (:meth:`Metering.answered`): a timer at the end of the reserved time cuts
    the call (BalanceExhausted, BYE on both legs); a few seconds before it, the reservation is
    extended by another chunk (the advance time, at least a minute). When the account cannot
@@ -44,6 +45,7 @@ from softswitch.billing import (
     parse_profit,
 )
 from softswitch.calls.call import Call, Meter
+from softswitch.calls.ingress import Kind
 from softswitch.calls.wire import Wire
 from softswitch.cdr.record import TerminationReason
 from softswitch.params import ParamChange, ParamStore
@@ -184,17 +186,27 @@ class Metering:
         rules = self.rules()
         meter = call.meter = Meter(rates, rules)
         account = call.ident.account
-        if account is None:
+        if account is None or call.ident.kind is Kind.CARRIER:
+            meter.free = call.ident.kind is Kind.CARRIER  # a DID delivered to us: nobody pays
             return None
         callee = call.ident.callee
         if rules.is_free(callee):
             meter.free = True
             return None
+        # A call to a phone of this switch costs the operator no carrier: it is rated when the
+        # account's table prices the number, and free otherwise (never refused for want of a
+        # rate).
+        on_net = callee in self._snapshots.current.phones
         book = rates.book(account.rate_table_id)
         if book is None:
-            return R.NO_RATE if account.billing_mode is BillingMode.PREPAID else None
+            if on_net or account.billing_mode is not BillingMode.PREPAID:
+                return None
+            return R.NO_RATE
         rate = book.rate_for(callee, call.start_wall)
         if rate is None:
+            if on_net:
+                meter.free = True
+                return None
             return R.NO_RATE
         meter.book, meter.rate = book, rate
         if self._store is None:
@@ -376,6 +388,8 @@ class Metering:
         hold = int(record["hold_time_ms"])
         if meter is None or account is None or call.answer_wall is None or hold <= 0:
             return
+        if call.ident.kind is Kind.CARRIER:
+            return  # a DID delivered by a carrier: no charge, and its cost is not ours to rate
         rules = meter.rules
         callee = call.ident.callee
         at = call.answer_wall
