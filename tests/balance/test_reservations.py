@@ -27,6 +27,7 @@ from fixtures.database import database_url as database_url
 from fixtures.database import engine as engine
 from fixtures.database import postgres_url as postgres_url
 from softswitch.balance import Reservations, ReserveOutcome, settle_rows
+from softswitch.balance import reservations as reservations_module
 from softswitch.storage import create_engine
 from softswitch.storage.models import (
     Account,
@@ -285,3 +286,31 @@ async def test_several_processes_share_one_balance(database_url: str, engine: As
     async with engine.connect() as connection:
         count = (await connection.execute(select(func.count()).select_from(Reservation))).scalar()
     assert count == 30
+
+
+async def test_a_burst_is_decided_in_few_transactions_in_arrival_order(
+    engine: AsyncEngine, store: Reservations
+) -> None:
+    account = await _account(engine, "1.00")
+    outcomes = await asyncio.gather(
+        *(store.reserve(f"b{i}", account, D("0.10"), 60, day_start=DAY) for i in range(15))
+    )
+    assert outcomes == [ReserveOutcome.RESERVED] * 10 + [ReserveOutcome.INSUFFICIENT] * 5
+    assert store.batches < 15  # group commit: the burst shared transactions
+    assert await _state(engine, account) == (D("1.00"), D("1.00"), D("1.00"))
+
+
+async def test_a_batch_that_lost_a_race_is_decided_again_call_by_call(
+    engine: AsyncEngine, store: Reservations, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = await _account(engine, "0.25")
+
+    async def raced(batch: object) -> None:
+        raise reservations_module._Raced
+
+    monkeypatch.setattr(store, "_decide", raced)
+    outcomes = await asyncio.gather(
+        *(store.reserve(f"r{i}", account, D("0.10"), 60, day_start=DAY) for i in range(3))
+    )
+    assert outcomes == [ReserveOutcome.RESERVED] * 2 + [ReserveOutcome.INSUFFICIENT]
+    assert await _state(engine, account) == (D("0.25"), D("0.20"), D("0.20"))
