@@ -214,6 +214,12 @@ class Reservations:
             self._worker = asyncio.create_task(self._work(), name="credit-reservations")
         return await wanted.done
 
+    async def close(self) -> None:
+        """Let the batch being decided finish (the switch stops after its calls did)."""
+        worker = self._worker
+        if worker is not None and not worker.done():
+            await asyncio.wait({worker}, timeout=10.0)
+
     async def _work(self) -> None:
         while self._pending:
             day = self._pending[0].day_start

@@ -408,6 +408,9 @@ class Server:
         if self.registrar is not None:
             await self.registrar.stop()  # writes the bindings still queued
             self.registrar = None
+        if self.reservations is not None:
+            await self.reservations.close()
+            self.reservations = None
         if self.cdrs is not None:
             await self.cdrs.stop()  # delivers what is journaled; the rest is replayed at start
             self.cdrs = None
