@@ -38,6 +38,7 @@ from zoneinfo import ZoneInfo
 
 from softswitch.balance import Headroom, ReserveOutcome
 from softswitch.billing import (
+    DEFAULT_PROFIT_FORMULA,
     BillingRules,
     ProfitFormula,
     least_cost,
@@ -64,7 +65,6 @@ _EXTEND_LEAD = 5.0
 _MIN_CHUNK = 60
 _RETRY_AFTER_FAULT = 1.0
 """Seconds before an extension that failed with a fault (not for want of credit) is retried."""
-_DEFAULT_PROFIT = "Call charges - Sub - Call expense"
 _ZERO = Decimal(0)
 _PARAMS = frozenset(
     {
@@ -157,9 +157,12 @@ class Metering:
                 self._profit = parse_profit(text)
             except ValueError as exc:
                 _log.error(
-                    "SERVER_BILLING_PROFIT_CALCULATE %r: %s; using %r", text, exc, _DEFAULT_PROFIT
+                    "SERVER_BILLING_PROFIT_CALCULATE %r: %s; using %r",
+                    text,
+                    exc,
+                    DEFAULT_PROFIT_FORMULA,
                 )
-                self._profit = parse_profit(_DEFAULT_PROFIT)
+                self._profit = parse_profit(DEFAULT_PROFIT_FORMULA)
         return self._profit
 
     def _on_param(self, change: ParamChange) -> None:
