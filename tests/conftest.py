@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.database import sqlite_template as sqlite_template
 from softswitch.params import ParamStore, load_catalog
 from softswitch.runtime.server import Server
 from softswitch.runtime.settings import load_settings
