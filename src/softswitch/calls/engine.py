@@ -46,7 +46,7 @@ from softswitch.calls.control import (
 )
 from softswitch.calls.hunter import AttemptRef, Hunter
 from softswitch.calls.ingress import Identified, Kind, Refused
-from softswitch.calls.metering import Metering, RateSource, ReservationStore
+from softswitch.calls.metering import Metering, RateSource, ReservationStore, SnapshotSource
 from softswitch.calls.table import CallTable, Holder
 from softswitch.calls.targets import Locator, Routing
 from softswitch.calls.wire import Wire
@@ -92,11 +92,6 @@ class CdrSink(Protocol):
 
     @property
     def pending(self) -> int: ...
-
-
-class SnapshotSource(Protocol):
-    @property
-    def current(self) -> Snapshot: ...
 
 
 class _NoRates:

@@ -59,6 +59,7 @@ __all__ = [
     "CdrService",
     "csv_chunks",
     "deny_hours",
+    "scoped_cdrs",
 ]
 
 _log = logging.getLogger(__name__)
@@ -357,7 +358,7 @@ class CdrService:
             self.check_open()
         self._check_range(query, honour_day_interval)
         statement = select(*_COLUMNS).where(Cdr.start_time >= query.start)  # end: _before
-        statement = self._scoped(statement, actor)
+        statement = scoped_cdrs(statement, actor)
         for name, pattern in (("caller", query.caller), ("callee", query.callee)):
             if pattern is not None:
                 statement = statement.where(_number_match(name, pattern))
@@ -405,16 +406,19 @@ class CdrService:
                 field="end",
             )
 
-    def _scoped(self, statement: Select[Any], actor: Actor) -> Select[Any]:
-        scope = visible_scope(actor)
-        if scope.kind is ScopeKind.ALL:
-            return statement
-        if scope.kind is ScopeKind.AGENT:
-            # The agent the call was sold by, copied on the CDR: one index range, no subquery.
-            return statement.where(Cdr.agent_id == scope.id)
-        if scope.kind is ScopeKind.ACCOUNT:
-            return statement.where(Cdr.account_id == scope.id)
-        return statement.where(false())
+
+def scoped_cdrs(statement: Select[Any], actor: Actor) -> Select[Any]:
+    """``statement`` over ``cdrs`` narrowed to the CDRs ``actor`` may read (the CDR query and
+    the billing reports share it)."""
+    scope = visible_scope(actor)
+    if scope.kind is ScopeKind.ALL:
+        return statement
+    if scope.kind is ScopeKind.AGENT:
+        # The agent the call was sold by, copied on the CDR: one index range, no subquery.
+        return statement.where(Cdr.agent_id == scope.id)
+    if scope.kind is ScopeKind.ACCOUNT:
+        return statement.where(Cdr.account_id == scope.id)
+    return statement.where(false())
 
 
 def _number_match(name: str, pattern: str) -> ColumnElement[bool]:

@@ -72,9 +72,10 @@ from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import ColumnElement, Select, and_, case, false, func, literal, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
+from softswitch.manage.cdrs import scoped_cdrs
 from softswitch.manage.errors import Forbidden, Invalid
 from softswitch.operators import Actor
 from softswitch.operators.policy import ScopeKind, visible_scope
@@ -484,17 +485,6 @@ def _figures(kind: ReportKind, row: Any) -> _Figures:
     return found
 
 
-def _scoped(statement: Select[Any], actor: Actor) -> Select[Any]:
-    scope = visible_scope(actor)
-    if scope.kind is ScopeKind.ALL:
-        return statement
-    if scope.kind is ScopeKind.AGENT:
-        return statement.where(_C.agent_id == scope.id)
-    if scope.kind is ScopeKind.ACCOUNT:
-        return statement.where(_C.account_id == scope.id)
-    return statement.where(false())
-
-
 def _in_window(start: datetime, end: datetime) -> ColumnElement[bool]:
     return and_(_C.start_time >= start, _C.start_time < end)
 
@@ -507,7 +497,7 @@ async def _grouped_figures(
     end: datetime,
 ) -> dict[_Key, _Figures]:
     keys, statement = _grouped(kind)
-    statement = _scoped(statement.where(_in_window(start, end)), actor)
+    statement = scoped_cdrs(statement.where(_in_window(start, end)), actor)
     found: dict[_Key, _Figures] = {}
     for row in await connection.execute(statement):
         key = tuple(row[: len(keys)])
@@ -528,7 +518,7 @@ async def _attempt_counts(
         _C.routing_gateway_name,
         _C.answer_time.is_not(None),
     ).where(_in_window(start, end))
-    statement = _scoped(statement, actor).execution_options(yield_per=STREAM_BATCH)
+    statement = scoped_cdrs(statement, actor).execution_options(yield_per=STREAM_BATCH)
     counts: dict[_Key, int] = {}
     result = await connection.stream(statement)
     async for batch in result.partitions(STREAM_BATCH):
