@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from softswitch.params import Param, ParamError, ParamKind, PortRange, Registry, load_catalog
-from softswitch.params.catalog import COLUMNS, catalog_text, parse_catalog
+from softswitch.params.catalog import COLUMNS, catalog_text, extra_catalog_text, parse_catalog
 from softswitch.params.values import (
     DecimalListSpec,
     DecimalSpec,
@@ -81,11 +81,19 @@ def test_shipped_catalog_is_identical_to_the_reference() -> None:
     assert catalog_text() == REFERENCE.read_text(encoding="utf-8")
 
 
+def extra_rows() -> list[dict[str, str]]:
+    return list(csv.DictReader(extra_catalog_text().splitlines(), delimiter="\t"))
+
+
 def test_registry_holds_exactly_the_catalogue_rows(registry: Registry) -> None:
-    rows = reference_rows()
-    assert tuple(rows[0]) == COLUMNS
+    reference = reference_rows()
+    assert tuple(reference[0]) == COLUMNS
+    assert len(reference) == 97
+    rows = reference + extra_rows()
     assert registry.names() == tuple(row["name"] for row in rows)
-    assert len(registry) == len(rows) == 97
+    assert len(registry) == len(rows)
+    # Our own parameters never shadow one of VOS3000's.
+    assert not {row["name"] for row in extra_rows()} & {row["name"] for row in reference}
     for row, param in zip(rows, registry, strict=True):
         assert param.name == row["name"]
         assert param.group == row["group"]
@@ -425,7 +433,7 @@ def test_unknown_name_suggests_the_closest(registry: Registry) -> None:
 def test_groups_iterate_in_catalogue_order(registry: Registry) -> None:
     groups = registry.groups()
     assert groups[0] == "server.alarm"
-    assert set(groups) == {row["group"] for row in reference_rows()}
+    assert set(groups) == {row["group"] for row in reference_rows() + extra_rows()}
     assert sum(len(registry.in_group(group)) for group in groups) == len(registry)
     sip = registry.in_group("softswitch.sip")
     assert all(param.group == "softswitch.sip" for param in sip)

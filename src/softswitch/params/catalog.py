@@ -1,7 +1,9 @@
 """The parameter catalogue: ``catalog.tsv`` (shipped package data) turned into typed parameters.
 
 The TSV is a verbatim copy of ``shared/reference/parameters.tsv`` (a test keeps them identical),
-so the catalogue is data, not code: adding a parameter is adding a row. Each row's ``type`` and
+so the catalogue is data, not code: adding a parameter is adding a row. Parameters of our own,
+beyond VOS3000's (the flood limit, scanner fingerprints, the fraud alarm of issue 6), are rows of
+``catalog_extra.tsv`` in the same format, loaded after the reference ones. Each row's ``type`` and
 ``range`` columns pick a :class:`~softswitch.params.values.ValueSpec`; the row is rejected, with
 its line number, when its range cannot be read or its default is outside it.
 """
@@ -28,7 +30,7 @@ from .values import (
     ValueSpec,
 )
 
-__all__ = ["COLUMNS", "catalog_text", "load_catalog", "parse_catalog"]
+__all__ = ["COLUMNS", "catalog_text", "extra_catalog_text", "load_catalog", "parse_catalog"]
 
 T = TypeVar("T")
 
@@ -46,9 +48,17 @@ def catalog_text() -> str:
     return resources.files(__package__).joinpath("catalog.tsv").read_text(encoding="utf-8")
 
 
+def extra_catalog_text() -> str:
+    """The parameters of our own (``catalog_extra.tsv``), in the catalogue's format."""
+    return resources.files(__package__).joinpath("catalog_extra.tsv").read_text(encoding="utf-8")
+
+
 def load_catalog() -> Registry:
-    """Build a fresh :class:`Registry` of every shipped parameter."""
-    return Registry(parse_catalog(catalog_text()))
+    """Build a fresh :class:`Registry` of every shipped parameter: VOS3000's, then ours."""
+    return Registry(
+        parse_catalog(catalog_text())
+        + parse_catalog(extra_catalog_text(), source="catalog_extra.tsv")
+    )
 
 
 def parse_catalog(text: str, source: str = "catalog.tsv") -> tuple[Param[Any], ...]:

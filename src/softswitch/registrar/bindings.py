@@ -114,11 +114,12 @@ class BindingTable:
     :meth:`expire`; :meth:`lookup` and :meth:`counts` never return or count it.
     """
 
-    __slots__ = ("_by_aor", "_by_user", "_heap", "_seq", "_size")
+    __slots__ = ("_by_aor", "_by_user", "_heap", "_hosts", "_seq", "_size")
 
     def __init__(self) -> None:
         self._by_aor: dict[str, list[Binding]] = {}
         self._by_user: dict[str, set[str]] = {}
+        self._hosts: dict[str, int] = {}  # source host -> bindings registered from it
         self._heap: list[tuple[float, int, Binding]] = []
         self._seq = itertools.count()
         self._size = 0
@@ -192,9 +193,12 @@ class BindingTable:
         for i, old in enumerate(items):
             if old.same_contact(binding.uri):
                 items[i] = binding
+                self._count_host(old.source.host, -1)
+                self._count_host(binding.source.host, 1)
                 self._push(binding)
                 return BindingChange(ChangeKind.UPDATED, binding)
         items.append(binding)
+        self._count_host(binding.source.host, 1)
         self._size += 1
         self._push(binding)
         return BindingChange(ChangeKind.ADDED, binding)
@@ -207,6 +211,7 @@ class BindingTable:
         for i, old in enumerate(items):
             if old.same_contact(uri):
                 del items[i]
+                self._count_host(old.source.host, -1)
                 self._size -= 1
                 if not items:
                     del self._by_aor[aor]
@@ -244,7 +249,19 @@ class BindingTable:
         for binding in bindings:
             self.put(binding)
 
+    def has_source(self, host: str) -> bool:
+        """Whether a stored binding was registered from ``host``: a registered phone's address,
+        which SS_REPLY_UNAUTHORIZED Off still answers."""
+        return host in self._hosts
+
     # ----------------------------------------------------------------- internals
+    def _count_host(self, host: str, delta: int) -> None:
+        count = self._hosts.get(host, 0) + delta
+        if count > 0:
+            self._hosts[host] = count
+        else:
+            self._hosts.pop(host, None)
+
     def _stored(self, binding: Binding) -> bool:
         return any(b is binding for b in self._by_aor.get(binding.aor, ()))
 
