@@ -26,6 +26,8 @@ from softswitch.runtime.server import Server
 from softswitch.runtime.settings import load_settings
 
 START_TIMEOUT = 20.0
+READY_LINE = " ready (data in "
+"""What ``softswitch run`` logs once every listener is open."""
 STOP_TIMEOUT = 10.0
 
 
@@ -124,15 +126,17 @@ def start_switch(
             stdin=subprocess.DEVNULL,
         )
     switch = SwitchProcess(process, host, sip_port, tls_port, data_dir, log_path)
+    # Ready once it says so: with SS_REPLY_UNAUTHORIZED Off (the default) an OPTIONS probe from
+    # an address the switch does not know gets no answer at all, so it cannot tell readiness.
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"softswitch exited with {process.returncode}:\n{switch.log()}")
-        if udp_probe(host, sip_port, timeout=0.2) is not None:
+        if READY_LINE in switch.log():
             return switch
         time.sleep(0.05)
     stop_switch(switch)
-    raise RuntimeError(f"softswitch did not answer OPTIONS in {START_TIMEOUT} s:\n{switch.log()}")
+    raise RuntimeError(f"softswitch did not become ready in {START_TIMEOUT} s:\n{switch.log()}")
 
 
 def stop_switch(switch: SwitchProcess, signum: int = signal.SIGTERM) -> int:
@@ -240,7 +244,10 @@ async def udp_client() -> AsyncIterator[Callable[[str], Awaitable[UdpClient]]]:
 
 @pytest.fixture
 async def start_server(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Server]]]:
-    """Factory of in-process servers on free ports; ``params`` is override-file text."""
+    """Factory of in-process servers on free ports; ``params`` is override-file text.
+
+    The transport tests probe from addresses the switch does not know, so these servers answer
+    them (SS_REPLY_UNAUTHORIZED On) unless ``params`` says otherwise."""
     servers: list[Server] = []
 
     async def start(*, params: str = "", host: str = "127.0.0.1", **overrides: str) -> Server:
@@ -257,6 +264,7 @@ async def start_server(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[
             },
         )
         store = ParamStore(load_catalog())
+        store.apply_text("SS_REPLY_UNAUTHORIZED = On")
         store.apply_text(params)
         server = Server(settings, store)
         await server.start()

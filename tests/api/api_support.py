@@ -25,6 +25,7 @@ from softswitch.calls.control import (
 from softswitch.manage.reports import DailyFile, ReportKind
 from softswitch.operators import ADMIN_USERNAME, OperatorService, PasswordHashing, Role
 from softswitch.params import ParamStore, load_catalog
+from softswitch.security import Guard, GuardControl, GuardSettings, SecurityEvent
 from softswitch.storage import sessions
 from softswitch.storage.models import Account
 
@@ -98,6 +99,11 @@ class Api:
         )
         self.server: HttpServer | None = None
         self.client = httpx.AsyncClient(timeout=10.0)
+        # A real guard on a settable monotonic clock: the security routes answer as on a
+        # running switch (tests/api/test_api_security_bans.py drives it).
+        self.mono = 1000.0
+        self.events: list[SecurityEvent] = []
+        self.guard = Guard(GuardSettings(), self.events.append)
 
     async def start(self) -> None:
         app = create_app(
@@ -107,6 +113,7 @@ class Api:
             clock=self.clock,
             calls=IdleCalls(),
             reports=IdleReports(),
+            security=GuardControl(self.guard, lambda: self.mono, self.clock),
         )
         self.server = await serve_http(app, "127.0.0.1", 0)
         self.client = httpx.AsyncClient(base_url=self.server.url, timeout=10.0)

@@ -1,6 +1,6 @@
 """CRUD, listing, validation, conflicts and the audit/change trail of every configuration entity
-(agents, accounts, phones, mapping and routing gateways, rate tables, rates) over real HTTP, on
-SQLite and PostgreSQL (issue 3 §2, §5).
+(agents, accounts, phones, mapping and routing gateways, rate tables, rates, security list
+entries) over real HTTP, on SQLite and PostgreSQL (issue 3 §2, §5).
 
 Data-driven: each entity is described once by a :class:`Case` (how to create it, what to change,
 which optional field a null clears, which required field a null may not touch) and one walk
@@ -263,6 +263,21 @@ CASES: tuple[Case, ...] = (
         "rate_table_id",
         "priority",
         ("register_password",),
+    ),
+    Case(
+        "security_list_entry",
+        lambda ids: "/security/lists",
+        lambda ids: {
+            "list_type": "blacklist",
+            "kind": "ip",
+            "value": "203.0.113.7",
+            "account_id": ids["account"],
+        },
+        {"list_type": "blacklist", "kind": "ip", "value": "203.0.113.7/32", "note": ""},
+        {"value": "203.0.113.9/24", "note": "scanners"},
+        {"value": "203.0.113.0/24", "note": "scanners", "kind": "ip"},
+        "account_id",
+        "value",
     ),
 )
 

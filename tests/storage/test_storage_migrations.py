@@ -45,6 +45,7 @@ EXPECTED_TABLES = {
     "registrations",
     "rates",
     "routing_gateways",
+    "security_list_entries",
 }
 
 
@@ -81,7 +82,7 @@ def test_upgrade_brings_an_empty_database_to_head(database_url: str) -> None:
     tables, revision = asyncio.run(_tables_and_revision(database_url))
     assert tables == EXPECTED_TABLES | {"alembic_version"}
     assert set(Base.metadata.tables) == EXPECTED_TABLES
-    assert revision == head_revision() == "0008"
+    assert revision == head_revision() == "0009"
 
 
 async def test_each_case_runs_on_the_engine_it_names(

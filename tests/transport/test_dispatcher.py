@@ -91,7 +91,7 @@ async def test_register_challenge_then_unknown_user_is_403(start_server, udp_cli
     )
 
     assert refused.status == 403
-    assert refused.reason == "No such user"
+    assert refused.reason == "Forbidden"  # the same as a wrong password's
 
 
 async def test_challenge_code_follows_ss_sip_authentication_code(start_server, udp_client) -> None:

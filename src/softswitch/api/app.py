@@ -26,6 +26,7 @@ from softswitch.manage import ChangeFeed, ManageContext
 from softswitch.manage.reports import DailyReportRunner
 from softswitch.operators import Clock, OperatorService
 from softswitch.params import ParamError, ParamStore
+from softswitch.security import SecurityControl
 from softswitch.storage import sessions as session_factory
 from softswitch.storage.repos import ChangeFeedRepo, ParamOverrideRepo, TokenRepo
 
@@ -64,6 +65,7 @@ def create_app(
     feed: ChangeFeed | None = None,
     calls: CallControl | None = None,
     reports: DailyReportRunner | None = None,
+    security: SecurityControl | None = None,
 ) -> FastAPI:
     """The HTTP API over ``engine``, with routes under ``/api/v1`` and ``/metrics`` at the root.
 
@@ -86,6 +88,7 @@ def create_app(
         token_lifetime=token_lifetime,
         manage=ManageContext(sessions=sessions, params=params, clock=clock, feed=feed),
         calls=calls,
+        security=security,
     )
 
     @asynccontextmanager

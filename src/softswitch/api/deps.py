@@ -20,6 +20,7 @@ from softswitch.calls.control import CallControl
 from softswitch.manage import ManageContext, Who
 from softswitch.operators import Actor, Clock, OperatorService
 from softswitch.params import ParamStore
+from softswitch.security import SecurityControl
 from softswitch.storage.repos import ParamOverrideRepo, TokenOwner, TokenRepo
 
 __all__ = [
@@ -55,6 +56,7 @@ class ApiContext:
     manage: ManageContext
     param_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     calls: CallControl | None = None
+    security: SecurityControl | None = None
 
     def now(self) -> datetime:
         """The clock's time in UTC (the clock must return aware datetimes)."""

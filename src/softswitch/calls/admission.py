@@ -3,7 +3,14 @@
 In order: option tags the caller Requires (we promise none on another leg's behalf: 420),
 Max-Forwards (483), digest credentials when present (a wrong password is refused, a stale or
 malformed one challenged again), then who is calling (``calls.ingress.identify``), which may ask
-for a challenge. The engine turns the outcome into a call, a refusal with its CDR, or silence.
+for a challenge, then the number blacklists. The engine turns the outcome into a call, a
+refusal with its CDR, or silence.
+
+The security gate (``Shield``, issue 6) hears every digest outcome (failures count towards
+SS_AUTHENTICATION_MAX_RETRY; a suspended username is ignored without a CDR) and every admitted
+call (dynamic blacklists, the destination watch). With SS_REPLY_UNAUTHORIZED Off a source it
+does not know is never challenged, even when the From names a phone: the challenge would tell
+an extension scanner (``svwar -m INVITE``) which numbers exist.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from typing import Protocol
 
 from softswitch.calls import build
 from softswitch.calls.ingress import Challenge, Identified, Refused, carrier_index, identify
@@ -18,6 +26,7 @@ from softswitch.calls.table import CallTable
 from softswitch.calls.wire import Wire
 from softswitch.cdr.record import TerminationReason
 from softswitch.params import ParamStore
+from softswitch.security import Block, EntryKind
 from softswitch.sip.digest_server import (
     AuthOutcome,
     DigestAuthenticator,
@@ -30,7 +39,7 @@ from softswitch.sip.message import Request
 from softswitch.sip.transaction import TransactionKey
 from softswitch.snapshot import GatewayInfo, Snapshot
 
-__all__ = ["SUPPORTED", "Admission"]
+__all__ = ["SUPPORTED", "Admission", "Shield"]
 
 _log = logging.getLogger(__name__)
 R = TerminationReason
@@ -39,6 +48,30 @@ SUPPORTED: frozenset[str] = frozenset()
 """Option tags a caller may Require of us on a new INVITE: none yet. 100rel is refused with
 420 (RFC 3262 §3 allows it) rather than half-supported across two legs; a carrier's reliable
 provisionals are PRACKed on its own leg. Session timers come with issue 7."""
+
+
+class Shield(Protocol):
+    """What call control tells and asks the security gate (``runtime.security``)."""
+
+    def known(self, host: str) -> bool: ...
+
+    def auth_failed(self, host: str, username: str | None, now: float) -> None: ...
+
+    def auth_succeeded(self, host: str, username: str, now: float) -> None: ...
+
+    def auth_suspended(self, host: str, username: str | None, now: float) -> bool: ...
+
+    def check_numbers(
+        self, account_id: int | None, caller: str, callee: str, now: float
+    ) -> Block | None: ...
+
+    def call_admitted(
+        self, account_id: int | None, caller: str, callee: str, now: float
+    ) -> None: ...
+
+    def call_ended(
+        self, account_id: int | None, callee: str, answered: bool, now: float
+    ) -> None: ...
 
 
 class Admission:
@@ -53,7 +86,9 @@ class Admission:
         authenticator: Callable[[], DigestAuthenticator],
         challenge_code: Callable[[], int],
         wall_clock: Callable[[], datetime],
+        shield: Shield | None = None,
     ) -> None:
+        self.shield = shield
         self._wire = wire
         self._params = params
         self._table = table
@@ -77,7 +112,8 @@ class Admission:
             wire.answer(request, key, 483)
             return None
         now = wire.now()
-        username, refused, stale = self._credentials(request, snapshot, now)
+        reply = self._params.get_bool("SS_REPLY_UNAUTHORIZED")
+        username, refused, stale = self._credentials(request, peer, snapshot, now, reply)
         if refused is not None:
             return refused
         found = identify(
@@ -87,9 +123,27 @@ class Admission:
             username=username,
             in_use=self._table.in_use,
             now=self._wall(),
-            reply_unauthorized=self._params.get_bool("SS_REPLY_UNAUTHORIZED"),
+            reply_unauthorized=reply,
             carriers=lambda host: self._carrier(snapshot, host),
         )
+        shield = self.shield
+        if shield is None:
+            pass
+        elif isinstance(found, Challenge):
+            if not reply and not shield.known(peer.host):
+                return Refused(
+                    R.ILLEGAL_CALL,
+                    None,
+                    "Forbidden (unknown source)",
+                    build.caller_number(request),
+                    build.callee_number(request) or "",
+                )
+        elif isinstance(found, Identified):
+            account_id = found.account.id if found.account is not None else None
+            block = shield.check_numbers(account_id, found.caller, found.callee, now)
+            if block is not None:
+                return _blocked(found, block)
+            shield.call_admitted(account_id, found.caller, found.callee, now)
         if isinstance(found, Challenge):
             code = self._challenge_code()
             header = challenge_header_name(code)
@@ -99,7 +153,7 @@ class Admission:
         return found
 
     def _credentials(
-        self, request: Request, snapshot: Snapshot, now: float
+        self, request: Request, peer: Peer, snapshot: Snapshot, now: float, reply: bool
     ) -> tuple[str | None, Refused | None, bool]:
         """(verified username, refusal, stale): a refusal for wrong credentials; no username
         when the request carries none or ones to challenge again (stale nonce, malformed)."""
@@ -108,6 +162,12 @@ class Admission:
         credentials = find_credentials(request.auth(credentials_header_name(code)), auth.realm)
         if credentials is None:
             return None, None, False
+        shield = self.shield
+        if shield is not None and shield.auth_suspended(
+            peer.host, credentials.get("username"), now
+        ):
+            ignored = Refused(R.AUTHENTICATION_FAILED, None, "suspended", record=False)
+            return None, ignored, False
 
         def lookup(user: str) -> str | None:
             phone = snapshot.phones.get(user)
@@ -118,12 +178,18 @@ class Admission:
 
         result = auth.verify(request.method, credentials, lookup, now, request_uri=request.uri)
         if result.outcome is AuthOutcome.OK:
+            if shield is not None and result.username is not None:
+                shield.auth_succeeded(peer.host, result.username, now)
             return result.username, None, False
         if result.outcome in (AuthOutcome.UNKNOWN_USER, AuthOutcome.BAD_RESPONSE):
             _log.info("INVITE from %r: digest refused (%s)", result.username, result.outcome.name)
+            silent = False
+            if shield is not None:
+                shield.auth_failed(peer.host, result.username, now)
+                silent = not reply and not shield.known(peer.host)
             refused = Refused(
                 R.AUTHENTICATION_FAILED,
-                403,
+                None if silent else 403,
                 "Forbidden (authentication failed)",
                 build.caller_number(request),
                 build.callee_number(request) or "",
@@ -136,3 +202,20 @@ class Admission:
         if cached is None or cached[0] != snapshot.version:
             cached = self._carriers = (snapshot.version, carrier_index(snapshot))
         return cached[1].get(host)
+
+
+def _blocked(found: Identified, block: Block) -> Refused:
+    """The refusal of a call whose caller or callee is blacklisted (403: retrying elsewhere
+    through this switch cannot succeed)."""
+    caller = block.kind is EntryKind.CALLER
+    _log.info("call %s -> %s refused: %s", found.caller, found.callee, block.describe)
+    return Refused(
+        R.CALLER_BLACKLISTED if caller else R.CALLEE_BLACKLISTED,
+        403,
+        "Forbidden (caller blacklisted)" if caller else "Forbidden (callee blacklisted)",
+        found.caller,
+        found.callee,
+        account=found.account,
+        phone=found.phone,
+        trunk=found.trunk,
+    )

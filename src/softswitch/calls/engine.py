@@ -31,7 +31,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from softswitch.calls import build
-from softswitch.calls.admission import Admission
+from softswitch.calls.admission import Admission, Shield
 from softswitch.calls.bridge import Bridge, Relay
 from softswitch.calls.build import Local
 from softswitch.calls.call import Call, Leg
@@ -124,8 +124,10 @@ class CallEngine:
         rates: RateSource | None = None,
         reservations: ReservationStore | None = None,
         zone: str = "UTC",
+        shield: Shield | None = None,
     ) -> None:
         self._params = params
+        self._shield = shield
         self._snapshots = snapshots
         self._locator = locator
         self._cdrs = cdrs
@@ -144,6 +146,7 @@ class CallEngine:
             authenticator=authenticator,
             challenge_code=challenge_code,
             wall_clock=wall_clock,
+            shield=shield,
         )
         routing = Routing(locator, self.quality, rng if rng is not None else random.Random())
         self.metering = Metering(
@@ -475,6 +478,11 @@ class CallEngine:
     ) -> None:
         """Answer (or ignore) a refused INVITE, and record it: every refusal leaves a CDR with
         its reason, illegal calls only with SERVER_BILLING_RECORD_ILLEGAL_CALL."""
+        if not refused.record:
+            # Ignored without a trace (a suspended source): the suspension was logged once.
+            self._dropped.add(key)
+            self.wire.later(_DROP_HOLD, lambda: self._forget_dropped(key))
+            return
         _log.info(
             "INVITE %s from %s refused: %s (%s)",
             request.call_id,
@@ -578,6 +586,16 @@ class CallEngine:
                 self.quality.record((gateway.id, attempt.target.prefix), True, held, now)
         self.table.release(call.lines)
         call.lines.clear()
+        shield = self._shield
+        if shield is not None and call.hunt is not None:
+            # A call that was routed: runs of unanswered calls blacklist their callee.
+            account = call.ident.account
+            shield.call_ended(
+                account.id if account is not None else None,
+                call.ident.callee,
+                call.answer_mono is not None,
+                now,
+            )
         final: Callable[[], None] | None = None
         inbound, key = call.inbound, call.inbound_key
         if inbound is not None and key is not None and not call.final_sent and status is not None:

@@ -75,6 +75,9 @@ class Refused:
     phone: PhoneInfo | None = None
     trunk: TrunkInfo | None = None
     headers: tuple[tuple[str, str], ...] = field(default=())
+    record: bool = True
+    """False: no CDR (a request from a suspended source: the suspension is logged once, and
+    a password cracker's every try must not become a row)."""
 
 
 @dataclass(frozen=True, slots=True)

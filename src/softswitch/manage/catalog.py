@@ -7,6 +7,7 @@ from softswitch.manage.customers import ACCOUNT, AGENT, PHONE
 from softswitch.manage.entities import EntitySpec
 from softswitch.manage.gateways import MAPPING_GATEWAY, ROUTING_GATEWAY
 from softswitch.manage.rates import RATE, RATE_TABLE
+from softswitch.manage.security_lists import SECURITY_LIST_ENTRY
 
 __all__ = ["ENTITIES"]
 
@@ -18,4 +19,5 @@ ENTITIES: tuple[EntitySpec, ...] = (
     PHONE,
     MAPPING_GATEWAY,
     ROUTING_GATEWAY,
+    SECURITY_LIST_ENTRY,
 )

@@ -11,12 +11,14 @@ The document (YAML on disk; this module works on the parsed data and renders the
     phones: [{number, account: CODE, ...}]
     mapping_gateways: [{name, account: CODE, ...}]
     routing_gateways: [{name, rate_table: NAME, ...}]
+    security_list_entries: [{list_type, kind, account: CODE or null, value, ...}]
 
 Why it looks like this:
 
 - Rows refer to each other by natural key (account code, agent, gateway and table name, phone
-  number; a rate by its table, prefix and effective_from), never by database id: ids differ
-  between staging and production, names do not.
+  number; a rate by its table, prefix and effective_from; a security list entry by its list,
+  kind, account and value), never by database id: ids differ between staging and production,
+  names do not.
 - Every field of an entry is the field of the API's create schema (``EntitySpec.create``) of
   the same name, validated by that schema, so the file and the API cannot disagree. A field
   left out takes the schema's default: the file is the whole desired state, not a patch. The
@@ -58,7 +60,7 @@ from sqlalchemy import select
 
 from softswitch.manage.catalog import ENTITIES
 from softswitch.manage.context import ManageContext
-from softswitch.manage.entities import EntitySpec
+from softswitch.manage.entities import EntitySpec, plural
 from softswitch.manage.errors import ManageError
 from softswitch.params import ParamError, Registry
 from softswitch.storage.repos import ParamOverrideRepo
@@ -129,7 +131,9 @@ class Section:
     key: str
     """The document key of its list (``accounts``; ``rates`` inside a rate table)."""
     key_fields: tuple[str, ...]
-    """What names a row within its parent: the natural key, and for rates effective_from."""
+    """What names a row within its parent: the natural key, and for rates effective_from; a
+    reference among them (a security list entry's account) by its document name, null
+    allowed."""
     refs: tuple[Ref, ...]
     parent: EntitySpec | None
     fields: tuple[str, ...]
@@ -153,8 +157,8 @@ def _section(spec: EntitySpec) -> Section:
         else:
             refs.append(Ref(reference.field, reference.field.removesuffix("_id"), target))
     unique = next((u for u in spec.unique if spec.natural_key in u), (spec.natural_key,))
-    key_fields = tuple(name for name in unique if name != spec.parent)
-    section = Section(spec, f"{spec.name}s", key_fields, tuple(refs), parent, ())
+    section = Section(spec, plural(spec.name), (), tuple(refs), parent, ())
+    key_fields = tuple(section.doc_name(name) for name in unique if name != spec.parent)
     names = [section.doc_name(name) for name in spec.create.model_fields]
     ordered = [*key_fields, *(name for name in names if name not in key_fields)]
     return Section(spec, section.key, key_fields, section.refs, parent, tuple(ordered))
@@ -197,7 +201,8 @@ Ident = tuple[str, ...]
 
 
 def _ident(section: Section, doc: Mapping[str, Any], parent_key: str | None) -> Ident:
-    own = tuple(str(doc[name]) for name in section.key_fields)
+    # A null key field is a reference left empty (a global security list entry): "".
+    own = tuple("" if doc[name] is None else str(doc[name]) for name in section.key_fields)
     return own if parent_key is None else (parent_key, *own)
 
 
@@ -431,8 +436,9 @@ class _Reader:
     ) -> None:
         spec = section.spec
         for name in section.key_fields:
-            if values.get(name) is None:
-                # Without it a second apply could not find the row again (a rate's start).
+            if values.get(name) is None and all(ref.name != name for ref in section.refs):
+                # Without it a second apply could not find the row again (a rate's start); a
+                # reference may be null (a global security list entry has no account).
                 self.error(f"{path}.{name}", "required in a configuration file")
                 return
         if spec.check is not None:

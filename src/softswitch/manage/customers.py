@@ -45,6 +45,7 @@ from softswitch.storage.models import (
     Registration,
     Reservation,
     RoutingMode,
+    SecurityListEntry,
     Transport,
 )
 
@@ -175,6 +176,7 @@ ACCOUNT = EntitySpec(
         Dependent(Payment, "account_id", "payment"),
         Dependent(LedgerEntry, "account_id", "ledger entry"),
         Dependent(Reservation, "account_id", "live call reservation"),
+        Dependent(SecurityListEntry, "account_id", "security list entry"),
     ),
     filters=(
         "code",

@@ -43,6 +43,7 @@ __all__ = [
     "EntitySpec",
     "Owner",
     "Reference",
+    "plural",
 ]
 
 REDACTED = "[redacted]"
@@ -50,6 +51,13 @@ REDACTED = "[redacted]"
 
 REDACTED_CHANGED = "[redacted, changed]"
 """What the after-snapshot of an update shows for a secret that changed."""
+
+
+def plural(noun: str) -> str:
+    """``noun`` in the plural, for messages and names (gateway → gateways, entry → entries)."""
+    if noun.endswith("y") and noun[-2:-1] not in ("a", "e", "i", "o", "u"):
+        return noun[:-1] + "ies"
+    return noun + "s"
 
 
 class Owner(enum.Enum):
@@ -100,7 +108,13 @@ class EntitySpec:
     """The field operators and configuration files name a row by (``code``, ``name``)."""
     owner: Owner = Owner.NONE
     unique: tuple[tuple[str, ...], ...] = ()
-    """Sets of fields no two rows share (the database has the same constraints)."""
+    """Sets of fields no two rows share (the database has the same constraints). A set with a
+    null field is not checked (SQL's rule: nulls never collide), unless the field is in
+    ``null_is_value``."""
+    null_is_value: frozenset[str] = frozenset()
+    """Nullable fields of ``unique`` sets whose null is a value of its own, not "unknown"
+    (a security list entry's ``account_id``: null means global, and two global entries with
+    the same value collide; the database has a partial unique index for them)."""
     references: tuple[Reference, ...] = ()
     dependents: tuple[Dependent, ...] = ()
     filters: tuple[str, ...] = ()
@@ -300,7 +314,7 @@ class EntityService:
             target = Target(self.spec.resource)
         if not can(actor, Action.READ, target):
             raise Forbidden(
-                f"{actor.username} ({actor.role.value}) may not list {self.spec.title}s"
+                f"{actor.username} ({actor.role.value}) may not list {plural(self.spec.title)}"
             )
 
     def _scoped(self, statement: Select[Any], actor: Actor) -> Select[Any]:
@@ -381,15 +395,19 @@ class EntityService:
         """Refuse, naming the field, a write that would duplicate a unique set of fields."""
         spec = self.spec
         for fields in spec.unique:
-            if not set(fields) & set(changed) or any(values.get(f) is None for f in fields):
+            if not set(fields) & set(changed) or any(
+                values.get(f) is None and f not in spec.null_is_value for f in fields
+            ):
                 continue
             query = select(spec.column("id"))
             for name in fields:
-                query = query.where(spec.column(name) == values[name])
+                value = values.get(name)
+                column = spec.column(name)
+                query = query.where(column.is_(None) if value is None else column == value)
             if entity_id is not None:
                 query = query.where(spec.column("id") != entity_id)
             if await session.scalar(query.limit(1)) is not None:
-                shown = ", ".join(f"{name} {values[name]!s}" for name in fields)
+                shown = ", ".join(f"{name} {_shown(values.get(name))}" for name in fields)
                 raise Conflict(f"another {spec.title} already has {shown}", field=fields[-1])
 
     async def _check_dependents(self, session: AsyncSession, entity_id: int) -> None:
@@ -398,7 +416,8 @@ class EntityService:
             column = getattr(dependent.model, dependent.column)
             count = await session.scalar(select(func.count()).where(column == entity_id))
             if count:
-                users.append(f"{count} {dependent.label}{'' if count == 1 else 's'}")
+                label = dependent.label if count == 1 else plural(dependent.label)
+                users.append(f"{count} {label}")
         if users:
             raise Conflict(
                 f"{self.spec.title} {entity_id} is still used by {', '.join(users)}: "
@@ -451,3 +470,12 @@ class EntityService:
             remote_addr=who.remote_addr,
         )
         record_change(session, entity=name, entity_id=str(entity_id), action=action, now=now)
+
+
+def _shown(value: Any) -> str:
+    """A value as a message shows it (an enum by its value, a null as ``null``)."""
+    if value is None:
+        return "null"
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    return str(value)

@@ -60,6 +60,7 @@ class Resource(enum.Enum):
     RATE_TABLE = "rate_table"
     MAPPING_GATEWAY = "mapping_gateway"
     ROUTING_GATEWAY = "routing_gateway"
+    SECURITY_LIST = "security_list"
     PARAM = "param"
     AUDIT = "audit"
     CALL = "call"

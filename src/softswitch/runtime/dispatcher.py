@@ -9,13 +9,17 @@ What it answers (RFC 3261 §8.2, in the order §8.2 inspects a request):
 * ``OPTIONS``: 200 with our capabilities (§11.2: Allow, Accept, Accept-Encoding,
   Accept-Language, Supported), so monitoring systems and SIPp can probe the switch.
 * ``REGISTER``: a digest challenge (401 or 407 as SS_SIP_AUTHENTICATION_CODE says, realm from
-  SS_SIP_AUTHENTICATION_REALM); credentials are checked against the registrar's users (phones
+  SS_SIP_AUTHENTICATION_REALM), from any source and for any username alike, so a scanner
+  learns nothing from it; credentials are checked against the registrar's users (phones
   and dynamic routing gateways, ``runtime.registrar``) and a verified request is processed
-  there (RFC 3261 §10.3). An unknown username gets ``403 No such user``; a wrong password
-  ``403``, not another challenge: RFC 3261 §22.4 lets a server that does not accept credentials
-  refuse, and re-challenging a device configured with a wrong password only makes it retry in
-  a loop. A known device that may not register (disabled, foreign source address) gets 403
-  with the reason, told only after its password checked out. A stale nonce is re-challenged
+  there (RFC 3261 §10.3). An unknown username and a wrong password get the same ``403
+  Forbidden`` (the log tells them apart; a password cracker must not learn which names
+  exist), not another challenge: RFC 3261 §22.4 lets a server that does not accept
+  credentials refuse, and re-challenging a device configured with a wrong password only makes
+  it retry in a loop. Each is a failed authentication for the security gate
+  (SS_AUTHENTICATION_MAX_RETRY); a suspended username is ignored. A known device that may
+  not register (disabled, foreign source address) gets 403 with the reason, told only after
+  its password checked out. A stale nonce is re-challenged
   with ``stale=true`` (RFC 7616 §3.3), as are malformed credentials and replays. Without a
   registrar (unit tests of this class) every username is unknown.
 * Any other method we know but do not serve (SUBSCRIBE ...), and INVITE when no call engine is
@@ -25,6 +29,10 @@ What it answers (RFC 3261 §8.2, in the order §8.2 inspects a request):
 * ACK: nothing (§17.2.1: never answered).
 
 Unknown methods never get here: the endpoint answers them 501 itself.
+
+With SS_REPLY_UNAUTHORIZED Off, a request other than REGISTER from a source the switch does not
+know (not a gateway, a registered or configured phone, or a whitelisted address) gets no
+answer at all: a scanner's OPTIONS finds nothing there.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from dataclasses import dataclass
 from softswitch.calls.engine import CallEngine
 from softswitch.params import ParamStore
 from softswitch.runtime.registrar import Registrant, RegistrarService
+from softswitch.runtime.security import SecurityService
 from softswitch.sip.digest import Algorithm
 from softswitch.sip.digest_server import (
     AuthOutcome,
@@ -91,8 +100,12 @@ class BasicDispatcher:
         random_bytes: Callable[[int], bytes] = os.urandom,
         algorithms: tuple[Algorithm, ...] = (Algorithm.MD5,),
         registrar: RegistrarService | None = None,
+        security: SecurityService | None = None,
+        abandon: Callable[[TransactionKey], None] | None = None,
     ) -> None:
         self._algorithms = algorithms
+        self._security = security
+        self._abandon = abandon
         self._registrar = registrar
         self._params = params
         self._caps = capabilities
@@ -124,6 +137,15 @@ class BasicDispatcher:
     def _request(self, request: Request, key: TransactionKey, peer: Peer, sender: Sender) -> None:
         method = request.method
         if method == "ACK":
+            return
+        security = self._security
+        if (
+            security is not None
+            and method != "REGISTER"
+            and not self._params.get_bool("SS_REPLY_UNAUTHORIZED")
+            and not security.known(peer.host)
+        ):
+            self._ignore(key)
             return
         if method not in self._caps.allow or (method == "INVITE" and self.calls is None):
             allow = ", ".join(sorted(self._caps.allow))
@@ -182,8 +204,12 @@ class BasicDispatcher:
         code = self.challenge_code()
         credentials = find_credentials(request.auth(credentials_header_name(code)), auth.realm)
         stale = False
+        security = self._security
         if credentials is not None:
             username = credentials.get("username")
+            if security is not None and security.auth_suspended(peer.host, username, now):
+                self._ignore(key)
+                return
             registrant: Registrant | None = None
             if username is not None and self._registrar is not None:
                 registrant = self._registrar.registrant(username, peer)
@@ -193,15 +219,16 @@ class BasicDispatcher:
 
             result = auth.verify(request.method, credentials, lookup, now, request_uri=request.uri)
             outcome = result.outcome
-            if outcome is AuthOutcome.UNKNOWN_USER:
-                _log.info("REGISTER for unknown user %r from %s refused", result.username, peer)
-                self._answer(sender, key, request, 403, "No such user")
-                return
-            if outcome is AuthOutcome.BAD_RESPONSE:
-                _log.info("REGISTER for %r from %s: wrong password", result.username, peer)
-                self._answer(sender, key, request, 403, "Forbidden (wrong password)")
+            if outcome in (AuthOutcome.UNKNOWN_USER, AuthOutcome.BAD_RESPONSE):
+                why = "unknown user" if outcome is AuthOutcome.UNKNOWN_USER else "wrong password"
+                _log.info("REGISTER for %r from %s refused: %s", result.username, peer, why)
+                if security is not None:
+                    security.auth_failed(peer.host, result.username, now)
+                self._answer(sender, key, request, 403, "Forbidden")
                 return
             if outcome is AuthOutcome.OK and registrant is not None:
+                if security is not None and result.username is not None:
+                    security.auth_succeeded(peer.host, result.username, now)
                 self._registered(request, key, peer, sender, registrant, now)
                 return
             stale = outcome is AuthOutcome.STALE
@@ -235,6 +262,12 @@ class BasicDispatcher:
         sender.send_response(key, outcome.response.with_header("Server", self._caps.product))
 
     # -- answering ---------------------------------------------------------------------------
+
+    def _ignore(self, key: TransactionKey) -> None:
+        """No answer at all: the server transaction is forgotten (a retransmission is a new
+        request, ignored the same way)."""
+        if self._abandon is not None:
+            self._abandon(key)
 
     def _answer(
         self,

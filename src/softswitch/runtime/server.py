@@ -38,7 +38,9 @@ from softswitch.params import ParamChange, ParamStore, load_catalog, resend_inte
 from softswitch.runtime.dispatcher import BasicDispatcher, Capabilities
 from softswitch.runtime.registrar import RegistrarService
 from softswitch.runtime.reports_job import DailyReports
+from softswitch.runtime.security import SecurityService
 from softswitch.runtime.settings import Settings
+from softswitch.security import AlarmView, EntryType, SecurityEntryView, SecurityFigures
 from softswitch.sip.digest import Algorithm
 from softswitch.sip.endpoint import Endpoint, EndpointConfig
 from softswitch.sip.timers import TimerConfig
@@ -171,6 +173,31 @@ class _LiveCalls:
         return self._engine().monitor()
 
 
+class _Security:
+    """The HTTP API's view of the defences, which exist once SIP listens (like ``_LiveCalls``)."""
+
+    def __init__(self, server: Server) -> None:
+        self._server = server
+
+    def _service(self) -> SecurityService:
+        found = self._server.security
+        if found is None:
+            raise Unavailable("the SIP path is not running (starting or stopping)")
+        return found
+
+    def entries(self) -> list[SecurityEntryView]:
+        return self._service().entries()
+
+    def lift(self, type_: EntryType, key: str, actor: str) -> bool:
+        return self._service().lift(type_, key, actor)
+
+    def alarms(self) -> list[AlarmView]:
+        return self._service().alarms()
+
+    def figures(self) -> SecurityFigures:
+        return self._service().figures()
+
+
 class Server:
     """Every SIP listener of one switch, with its endpoint, driver and dispatcher, and the
     database (migrated at start)."""
@@ -191,6 +218,7 @@ class Server:
         self.registrar: RegistrarService | None = None
         self.cdrs: CdrWriter | None = None
         self.calls: CallEngine | None = None
+        self.security: SecurityService | None = None
         self.listening: list[tuple[str, HostPort]] = []
         self._unsubscribe: list[Callable[[], None]] = []
 
@@ -214,6 +242,12 @@ class Server:
             auto_trying=False,
         )
         endpoint = self.endpoint = Endpoint(config)
+        assert self.snapshots is not None
+        loop = asyncio.get_running_loop()
+        security = self.security = SecurityService(
+            params, self.snapshots, registrar.table, clock=loop.time, wall_clock=_utcnow
+        )
+        security.start()
         dispatcher = BasicDispatcher(
             params,
             Capabilities(allow=SERVED_METHODS, supported=frozenset(), product=PRODUCT),
@@ -221,6 +255,8 @@ class Server:
             new_tag=endpoint.ids.tag,
             algorithms=tuple(Algorithm(name) for name in settings.sip_digest_algorithms),
             registrar=registrar,
+            security=security,
+            abandon=endpoint.abandon,
         )
         tls_client = client_context(settings.tls_verify, settings.tls_ca_file)
         driver = self.driver = Driver(
@@ -230,6 +266,7 @@ class Server:
             reset_on_close=params.get_bool("SS_TCP_CLOSE_RESET"),
             idle_timeout=settings.tcp_idle_timeout,
             tls_client=tls_client,
+            gate=security,
         )
         self._unsubscribe.append(params.subscribe(self._on_param))
         try:
@@ -265,6 +302,7 @@ class Server:
             rates=self.rates,
             reservations=self.reservations,
             zone=settings.time_zone,
+            shield=security,
         )
         self.calls.attach(driver)
 
@@ -346,6 +384,7 @@ class Server:
             feed=feed,
             calls=_LiveCalls(self),
             reports=self.reports,
+            security=_Security(self),
         )
         local = self.settings.http_listen
         self.http = await serve_http(app, local.host, local.port)
@@ -405,6 +444,9 @@ class Server:
         if self.driver is not None:
             await self.driver.close()
             self.driver = None
+        if self.security is not None:
+            self.security.stop()
+            self.security = None
         if self.registrar is not None:
             await self.registrar.stop()  # writes the bindings still queued
             self.registrar = None

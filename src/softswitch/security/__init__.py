@@ -8,6 +8,13 @@ shows what it reports.
 
 from softswitch.security.auth_failures import AuthFailures, Suspension
 from softswitch.security.blacklist import BlacklistSettings, DynamicBlacklist, Listed, ListedKind
+from softswitch.security.control import (
+    AlarmView,
+    GuardControl,
+    SecurityControl,
+    SecurityEntryView,
+    SecurityFigures,
+)
 from softswitch.security.guard import (
     Ban,
     BanReason,
@@ -32,6 +39,7 @@ from softswitch.security.traffic import DestinationWatch, TrafficJump, WatchSett
 
 __all__ = [
     "DEFAULT_SCANNERS",
+    "AlarmView",
     "AuthFailures",
     "Ban",
     "BanReason",
@@ -45,6 +53,7 @@ __all__ = [
     "FloodLimiter",
     "FloodSettings",
     "Guard",
+    "GuardControl",
     "GuardSettings",
     "ListEntry",
     "ListType",
@@ -52,7 +61,10 @@ __all__ = [
     "ListedKind",
     "NumberVerdict",
     "ScannerFingerprints",
+    "SecurityControl",
+    "SecurityEntryView",
     "SecurityEvent",
+    "SecurityFigures",
     "StaticLists",
     "Suspension",
     "TrafficJump",

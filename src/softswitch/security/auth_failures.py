@@ -76,7 +76,7 @@ class AuthFailures:
 
     def failed(self, host: str, username: str | None, now: float) -> Suspension | None:
         """Count a failure; the new suspension it causes, if any."""
-        if self.max_retry <= 0:
+        if self.max_retry <= 0 or self.suspend_s <= 0:
             return None
         if len(self._counts) >= self.max_tracked:
             self.prune(now)
@@ -121,13 +121,15 @@ class AuthFailures:
             if found is not None:
                 yield found
 
-    def lift(self, host: str, username: str | None) -> bool:
-        """End a suspension now (an operator's decision); its counts start again."""
+    def lift(self, host: str, username: str | None, now: float) -> bool:
+        """End a suspension now (an operator's decision); its counts start again. False when
+        there is none (or it had ended already)."""
         self._counts.pop((host, username), None)
         if username is None:
             for other in [k for k in self._counts if k[0] == host]:
                 del self._counts[other]
-        return self._suspended.pop((host, username), None) is not None
+        found = self._suspended.pop((host, username), None)
+        return found is not None and found.until > now
 
     def prune(self, now: float) -> None:
         """Forget counts and proofs older than the suspension time, and ended suspensions."""

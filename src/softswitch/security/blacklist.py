@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 __all__ = ["BlacklistSettings", "DynamicBlacklist", "Listed", "ListedKind"]
 
@@ -83,6 +84,7 @@ class DynamicBlacklist:
             return self._list(ListedKind.CALLER, caller, settings.caller_expire_s, count, now)
         if caller not in self._callers and len(self._callers) >= settings.max_tracked:
             self.prune(now)
+            _evict_oldest(self._callers, settings.max_tracked)
         self._callers[caller] = (count, start)
         return None
 
@@ -97,9 +99,7 @@ class DynamicBlacklist:
             self._unanswered.pop(callee, None)
             return self._list(ListedKind.CALLEE, callee, settings.no_answer_expire_s, count, now)
         if callee not in self._unanswered and len(self._unanswered) >= settings.max_tracked:
-            # Bounded memory: the oldest half of the run counters go (they restart at 0).
-            for key in list(self._unanswered)[: settings.max_tracked // 2]:
-                del self._unanswered[key]
+            _evict_oldest(self._unanswered, settings.max_tracked)
         self._unanswered[callee] = count
         return None
 
@@ -118,12 +118,22 @@ class DynamicBlacklist:
             if found is not None:
                 yield found
 
-    def lift(self, kind: ListedKind, number: str) -> bool:
+    def lift(self, kind: ListedKind, number: str, now: float) -> bool:
+        """End a listing now; False when ``number`` is not (or no longer) listed."""
         counters = self._unanswered if kind is ListedKind.CALLEE else self._callers
         counters.pop(number, None)
-        return self._listed.pop((kind, number), None) is not None
+        found = self._listed.pop((kind, number), None)
+        return found is not None and found.until > now
 
     def prune(self, now: float) -> None:
         window = self.settings.caller_window_s
         self._callers = {k: v for k, v in self._callers.items() if now - v[1] < window}
         self._listed = {k: v for k, v in self._listed.items() if v.until > now}
+
+
+def _evict_oldest(table: dict[str, Any], limit: int) -> None:
+    """Bounded memory: drop the oldest half of the counters (at least one) when ``table`` is
+    full; their runs start again at 0. Dicts keep insertion order, so the first are oldest."""
+    if len(table) >= limit:
+        for key in list(table)[: max(1, len(table) - limit // 2)]:
+            del table[key]

@@ -212,7 +212,8 @@ class Guard:
         if (gateway and self.settings.trust_gateways) or self.flood.take(host, now):
             return True
         self.dropped += 1
-        self._ban(host, BanReason.FLOOD, self.settings.flood.ban_s, now)
+        if self.settings.flood.ban_s > 0:
+            self._ban(host, BanReason.FLOOD, self.settings.flood.ban_s, now)
         return False
 
     def admit_connection(self, host: str, now: float) -> bool:
@@ -245,7 +246,10 @@ class Guard:
         self.auth.succeeded(host, username, now)
 
     def auth_suspended(self, host: str, username: str | None, now: float) -> bool:
-        """Whether requests of ``username`` from ``host`` are to be ignored."""
+        """Whether requests of ``username`` from ``host`` are to be ignored (never for a
+        whitelisted address, even one suspended before it was whitelisted)."""
+        if self._trusted(host)[0]:
+            return False
         return self.auth.suspended(host, username, now) is not None
 
     # -- calls -----------------------------------------------------------------------------
@@ -313,17 +317,18 @@ class Guard:
             found.append(Entry(EntryType.BLACKLIST, listed.number, reason, listed.until, detail))
         return found
 
-    def lift(self, type_: EntryType, key: str) -> bool:
-        """End an entry now; False when there is no such entry."""
+    def lift(self, type_: EntryType, key: str, now: float) -> bool:
+        """End an entry now; False when there is no such live entry."""
         if type_ is EntryType.BAN:
             self.flood.forget(key)
-            return self._bans.pop(key, None) is not None
+            state = self._bans.pop(key, None)
+            return state is not None and state.ban.until > now
         if type_ is EntryType.SUSPENSION:
             host, _, username = key.partition("/")
-            return self.auth.lift(host, username or None)
+            return self.auth.lift(host, username or None, now)
         lifted = False
         for kind in ListedKind:
-            lifted = self.blacklist.lift(kind, key) or lifted
+            lifted = self.blacklist.lift(kind, key, now) or lifted
         return lifted
 
     def prune(self, now: float) -> None:

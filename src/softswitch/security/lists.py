@@ -66,9 +66,19 @@ def parse_entry_value(kind: EntryKind, value: str) -> str:
     text = value.strip()
     if kind is EntryKind.IP:
         try:
-            return str(ipaddress.ip_network(text, strict=False))
+            network = ipaddress.ip_network(text.strip("[]"), strict=False)
         except ValueError:
             raise ValueError(f"{value!r} is not an IP address or network (CIDR)") from None
+        mapped = network.network_address
+        if (
+            isinstance(mapped, ipaddress.IPv6Address)
+            and mapped.ipv4_mapped is not None
+            and network.prefixlen >= 96
+        ):
+            # ::ffff:192.0.2.1 is how a dual-stack socket shows an IPv4 peer, and hosts are
+            # matched as IPv4: keep the entry in the form it will be compared in.
+            network = ipaddress.ip_network(f"{mapped.ipv4_mapped}/{network.prefixlen - 96}")
+        return str(network)
     body = text[1:] if text.startswith("+") else text
     if not body or not body.isdigit() or not body.isascii() or len(text) > 32:
         raise ValueError(f"{value!r} is not a number prefix (digits, optionally a leading +)")

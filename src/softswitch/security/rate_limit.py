@@ -53,8 +53,8 @@ class FloodLimiter:
         found = buckets.get(source)
         if found is None:
             if len(buckets) >= settings.max_sources:
-                self._shrink(now)
-            buckets[source] = (settings.burst - 1.0, now)
+                self._shrink(now)  # replaces the table
+            self._buckets[source] = (settings.burst - 1.0, now)
             return True
         tokens, last = found
         tokens = min(settings.burst, tokens + (now - last) * settings.rate)

@@ -49,4 +49,10 @@ class ScannerFingerprints:
     def match(self, data: bytes) -> bool:
         """Whether ``data`` (one SIP message or a stream chunk) comes from a known scanner."""
         pattern = self._pattern
-        return pattern is not None and pattern.search(data) is not None
+        if pattern is None:
+            return False
+        # Only the header: a body (a forwarded message/sipfrag, a text MESSAGE) may quote one.
+        end = data.find(b"\r\n\r\n")
+        if end < 0:
+            end = data.find(b"\n\n")
+        return pattern.search(data, 0, end if end >= 0 else len(data)) is not None

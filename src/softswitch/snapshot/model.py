@@ -18,6 +18,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from softswitch.routing import GatewayRoute, PrefixTree, RewriteRule, Transport, apply_rules
+from softswitch.security.lists import StaticLists
 from softswitch.snapshot.sources import IpAddress, IpNetwork, NetworkIndex, parse_address
 from softswitch.storage.models import AccountStatus, BillingMode, MediaProxyMode, Registration
 
@@ -162,6 +163,7 @@ class Snapshot:
     ``routes_tree`` holds the enabled routing gateways by prefix (``routing.route_tree``), ready
     for ``routing.candidates``; ``gateways`` holds them all, disabled ones included, by id.
     The mappings are read-only views; build new ones through ``build_snapshot``.
+    ``security_lists`` are the operators' static black- and whitelists (issue 6 §1).
     """
 
     version: int
@@ -175,12 +177,14 @@ class Snapshot:
     trunks_by_username: Mapping[str, TrunkInfo]
     accounts: Mapping[int, AccountInfo]
     trunk_sources: NetworkIndex[TrunkInfo] = field(default_factory=NetworkIndex)
+    security_lists: StaticLists = field(default_factory=StaticLists)
 
     def summary(self) -> str:
         """One log line of what the snapshot holds."""
         return (
             f"{len(self.gateways)} gateways, {len(self.phones)} phones, "
-            f"{len(self.trunks)} trunks, {len(self.accounts)} accounts"
+            f"{len(self.trunks)} trunks, {len(self.accounts)} accounts, "
+            f"{len(self.security_lists.entries)} list entries"
         )
 
     def route(self, gateway_id: int) -> GatewayRoute | None:

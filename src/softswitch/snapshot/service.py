@@ -37,7 +37,15 @@ __all__ = ["RELEVANT_ENTITIES", "ChangeSource", "SnapshotService"]
 _log = logging.getLogger(__name__)
 
 RELEVANT_ENTITIES = frozenset(
-    {"routing_gateway", "mapping_gateway", "phone", "account", "agent", "rate_table"}
+    {
+        "routing_gateway",
+        "mapping_gateway",
+        "phone",
+        "account",
+        "agent",
+        "rate_table",
+        "security_list_entry",
+    }
 )
 """Change-feed entities that a snapshot reflects (``rate_table``: accounts and gateways name
 their tables, and the rate snapshot will join this one)."""

@@ -29,7 +29,7 @@ from softswitch.transport.addresses import HostPort
 from softswitch.transport.tcp import ConnectionPool, StreamConnection
 from softswitch.transport.udp import UdpListener, open_udp
 
-__all__ = ["Dispatcher", "Driver", "Sender"]
+__all__ = ["Dispatcher", "Driver", "Gate", "Sender"]
 
 _log = logging.getLogger(__name__)
 
@@ -54,6 +54,18 @@ class Sender(Protocol):
         ...
 
 
+class Gate(Protocol):
+    """The security gate (``softswitch.security``), asked before anything is parsed."""
+
+    def admit_packet(self, host: str, data: bytes, now: float) -> bool:
+        """Whether a datagram or stream chunk from ``host`` may reach the SIP core."""
+        ...
+
+    def admit_connection(self, host: str, now: float) -> bool:
+        """Whether a new TCP/TLS connection from ``host`` may stay open."""
+        ...
+
+
 class Dispatcher(Protocol):
     """Receives every endpoint event; answers through ``sender``. Must not block."""
 
@@ -72,10 +84,12 @@ class Driver:
         reset_on_close: bool = False,
         idle_timeout: float = 600.0,
         tls_client: ssl.SSLContext | None = None,
+        gate: Gate | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.dispatcher = dispatcher
         self.tls_client = tls_client
+        self.gate = gate
         self._loop = asyncio.get_running_loop()
         self._tos = tos
         self._udp: list[UdpListener] = []
@@ -86,6 +100,8 @@ class Driver:
             reset_on_close=reset_on_close,
             tos=tos,
         )
+        if gate is not None:
+            self.pool.admit = lambda remote: gate.admit_connection(remote.host, self.now())
         self._connecting: dict[tuple[str, HostPort], list[Outgoing]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._timer: asyncio.TimerHandle | None = None
@@ -147,11 +163,25 @@ class Driver:
     # -- inbound ---------------------------------------------------------------------------------
 
     def _on_datagram(self, listener: UdpListener, data: bytes, source: HostPort) -> None:
-        self.endpoint.receive(data, Peer("UDP", source.host, source.port), self.now())
+        now = self._loop.time()
+        gate = self.gate
+        if gate is not None and not gate.admit_packet(source.host, data, now):
+            return  # dropped before parsing: no answer, no log line per packet
+        self.endpoint.receive(data, Peer("UDP", source.host, source.port), now)
         self._pump()
 
     def _on_stream_data(self, conn: StreamConnection, data: bytes) -> None:
-        self.endpoint.receive(data, self._peer_of(conn), self.now())
+        now = self._loop.time()
+        gate = self.gate
+        remote = conn.remote
+        if (
+            gate is not None
+            and remote is not None
+            and not gate.admit_packet(remote.host, data, now)
+        ):
+            conn.close(reset=True)
+            return
+        self.endpoint.receive(data, self._peer_of(conn), now)
         self._pump()
 
     def _on_stream_closed(self, conn: StreamConnection) -> None:

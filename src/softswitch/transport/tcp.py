@@ -65,6 +65,9 @@ class StreamConnection(asyncio.Protocol):
         self.local = sockaddr_hostport(transport.get_extra_info("sockname"))
         self.last_activity = asyncio.get_running_loop().time()
         self._pool._opened(self)
+        admit = self._pool.admit
+        if admit is not None and not admit(self.remote):
+            self.close(reset=True)  # a banned or blacklisted source: no SIP, no FIN dance
 
     def data_received(self, data: bytes) -> None:
         # Any bytes count as activity, including RFC 5626 CRLF keep-alives.
@@ -143,6 +146,9 @@ class ConnectionPool:
         self._by_remote: dict[tuple[str, HostPort], StreamConnection] = {}
         self._servers: list[asyncio.Server] = []
         self._sweeper: asyncio.TimerHandle | None = None
+        self.admit: Callable[[HostPort], bool] | None = None
+        """Asked about every new connection's remote address (the security gate); False
+        closes the connection at once with RST."""
 
     def __len__(self) -> int:
         return len(self._by_id)

@@ -121,7 +121,17 @@ def ensure_self_signed(directory: Path, hosts: Iterable[str]) -> tuple[Path, Pat
     Returns ``(cert_file, key_file)``. An existing pair is reused as is.
     """
     cert_file, key_file = directory / CERT_FILE, directory / KEY_FILE
+    names = ["localhost", *hosts]
     if not (cert_file.exists() and key_file.exists()):
-        generate_self_signed(cert_file, key_file, "softswitch", ["localhost", *hosts])
-        _log.info("generated a self-signed TLS certificate: %s", cert_file)
+        generate_self_signed(cert_file, key_file, "softswitch", names)
+        _log.warning(
+            "no TLS certificate configured (SOFTSWITCH_TLS_CERT, SOFTSWITCH_TLS_KEY): generated "
+            "a self-signed one for %s in %s (key %s, mode 0600); peers that verify "
+            "certificates must trust this file, or configure one signed by a CA",
+            ", ".join(names),
+            cert_file,
+            key_file,
+        )
+    else:
+        _log.info("SIP over TLS uses the self-signed certificate %s", cert_file)
     return cert_file, key_file

@@ -16,6 +16,7 @@ from softswitch.api.routes import (
     payments,
     rates_csv,
     registrations,
+    security,
     users,
 )
 from softswitch.api.routes.entities import entity_routers
@@ -38,6 +39,7 @@ def api_router() -> APIRouter:
     router.include_router(cdrs.router)
     router.include_router(rates_csv.router)
     router.include_router(registrations.router)
+    router.include_router(security.router)
     router.include_router(calls.router)
     for entity_router in entity_routers():
         router.include_router(entity_router)

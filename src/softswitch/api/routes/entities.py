@@ -19,7 +19,7 @@ from softswitch.api.deps import ApiContext, context, current_actor, current_who
 from softswitch.api.schemas import ErrorBody
 from softswitch.manage import Who
 from softswitch.manage.catalog import ENTITIES
-from softswitch.manage.entities import EntityService, EntitySpec
+from softswitch.manage.entities import EntityService, EntitySpec, plural
 from softswitch.manage.fields import MAX_ID
 from softswitch.manage.listing import ListQuery
 from softswitch.operators import Actor
@@ -38,6 +38,7 @@ _PATHS = {
     "routing_gateway": "/routing-gateways",
     "rate_table": "/rate-tables",
     "rate": "/rate-tables/{parent_id}/rates",
+    "security_list_entry": "/security/lists",
 }
 
 _TEXT_FILTER_HELP = "exact match; end with * for a prefix match"
@@ -132,6 +133,7 @@ def _router(spec: EntitySpec) -> APIRouter:
     page = _page_model(spec)
     nested = spec.parent is not None
     title = spec.title
+    titles = plural(title)
     a_title = f"an {title}" if title[0] in "aeiou" else f"a {title}"
 
     def service(ctx: ApiContext) -> EntityService:
@@ -173,8 +175,8 @@ def _router(spec: EntitySpec) -> APIRouter:
         methods=["GET"],
         response_model=page,
         responses=_ERRORS,
-        summary=f"List {title}s",
-        description=f"One page of the {title}s you may see, filtered and sorted.",
+        summary=f"List {titles}",
+        description=f"One page of the {titles} you may see, filtered and sorted.",
     )
     router.add_api_route(
         "",

@@ -14,6 +14,7 @@ timestamps: the scrape time is the time.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -25,8 +26,9 @@ import softswitch
 from softswitch.api.deps import Context, CurrentActor, live_calls
 from softswitch.api.schemas.common import ErrorBody
 from softswitch.calls.control import GatewayFigures, MonitorFigures, PrefixFigures
-from softswitch.manage import Forbidden
+from softswitch.manage import Forbidden, Unavailable
 from softswitch.operators import Action, Resource, Target, can
+from softswitch.security import SecurityFigures
 
 __all__ = ["CONTENT_TYPE", "METRICS_PATH", "render_metrics", "router"]
 
@@ -130,7 +132,56 @@ def _seconds(value: float | None) -> float | None:
     return None if value is None else float(value)
 
 
-def render_metrics(figures: MonitorFigures) -> str:
+def _security(found: SecurityFigures | None, tasks: int | None) -> list[_Family]:
+    """The defences' figures (issue 6) and the event loop's task count (a leak shows as a
+    count that only grows)."""
+    one: Labels = ()
+    families = []
+    if tasks is not None:
+        families.append(
+            _Family(
+                "softswitch_asyncio_tasks",
+                "gauge",
+                "asyncio tasks alive in the switch process.",
+                [(one, tasks)],
+            )
+        )
+    if found is not None:
+        families += [
+            _Family(
+                "softswitch_security_dropped_packets_total",
+                "counter",
+                "Packets dropped before parsing (bans, suspensions, blacklisted addresses, "
+                "scanners, the flood limit).",
+                [(one, found.dropped_packets)],
+            ),
+            _Family(
+                "softswitch_security_bans",
+                "gauge",
+                "Source addresses banned now (flood or scanner).",
+                [(one, found.bans)],
+            ),
+            _Family(
+                "softswitch_security_suspensions",
+                "gauge",
+                "Addresses or usernames suspended now after failed authentications.",
+                [(one, found.suspensions)],
+            ),
+            _Family(
+                "softswitch_security_blacklisted_numbers",
+                "gauge",
+                "Numbers on the dynamic blacklists now.",
+                [(one, found.blacklisted)],
+            ),
+        ]
+    return families
+
+
+def render_metrics(
+    figures: MonitorFigures,
+    security: SecurityFigures | None = None,
+    tasks: int | None = None,
+) -> str:
     """The exposition text of ``figures`` (ends with a line feed, as the format wants)."""
     gateways = figures.gateways
     one: Labels = ()
@@ -268,6 +319,7 @@ def render_metrics(figures: MonitorFigures) -> str:
             "prefixes; absent without answered calls.",
             _per_prefix(gateways, lambda p: _seconds(p.acd)),
         ),
+        *_security(security, tasks),
     ]
     return "\n".join(_lines(families)) + "\n"
 
@@ -277,5 +329,12 @@ async def metrics(ctx: Context, actor: CurrentActor) -> Response:
     """The monitor's figures for Prometheus; a bearer token (API key) of an admin or operator."""
     if not can(actor, Action.READ, Target(Resource.CALL)):
         raise Forbidden(f"{actor.username} ({actor.role.value}) may not read the metrics")
-    text = render_metrics(live_calls(ctx).monitor())
+    figures = live_calls(ctx).monitor()
+    security = None
+    if ctx.security is not None:
+        try:
+            security = ctx.security.figures()
+        except Unavailable:
+            security = None
+    text = render_metrics(figures, security, len(asyncio.all_tasks()))
     return Response(text, media_type=CONTENT_TYPE)

@@ -19,6 +19,11 @@ from softswitch.storage.models.rates import Rate, RateTable
 from softswitch.storage.models.registrations import RegistrationRow
 from softswitch.storage.models.reservations import Reservation
 from softswitch.storage.models.routing_gateways import RoutingGateway
+from softswitch.storage.models.security import (
+    SecurityEntryKind,
+    SecurityListEntry,
+    SecurityListType,
+)
 from softswitch.storage.models.tokens import ApiToken
 from softswitch.storage.models.users import OperatorUser, Role
 
@@ -49,5 +54,8 @@ __all__ = [
     "Role",
     "RoutingGateway",
     "RoutingMode",
+    "SecurityEntryKind",
+    "SecurityListEntry",
+    "SecurityListType",
     "Transport",
 ]
