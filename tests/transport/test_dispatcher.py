@@ -114,3 +114,19 @@ async def test_bye_outside_a_dialog_gets_481(start_server, udp_client) -> None:
     response = await _ask(client, server, _request("BYE", _udp(server), client.port))
 
     assert response.status == 481
+
+
+async def test_register_with_credentials_that_do_not_parse_gets_400(
+    start_server, udp_client
+) -> None:
+    """Found by tests/interop/test_fuzz.py: the parse error escaped the dispatcher and the
+    request was never answered."""
+    server = await start_server()
+    client = await udp_client()
+    for n, value in enumerate((",", "<sip:a@b", "Digest x"), start=1):
+        data = _request("REGISTER", _udp(server), client.port, f"Authorization: {value}\r\n", n)
+
+        response = await _ask(client, server, data)
+
+        assert response.status == 400, value
+        assert response.reason.startswith("Bad Request ("), response.reason

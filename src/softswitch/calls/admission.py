@@ -34,6 +34,7 @@ from softswitch.sip.digest_server import (
     credentials_header_name,
     find_credentials,
 )
+from softswitch.sip.errors import RemoteProtocolError
 from softswitch.sip.events import Peer
 from softswitch.sip.message import Request
 from softswitch.sip.transaction import TransactionKey
@@ -113,7 +114,21 @@ class Admission:
             return None
         now = wire.now()
         reply = self._params.get_bool("SS_REPLY_UNAUTHORIZED")
-        username, refused, stale = self._credentials(request, peer, snapshot, now, reply)
+        try:
+            username, refused, stale = self._credentials(request, peer, snapshot, now, reply)
+        except RemoteProtocolError as exc:
+            # Credentials that do not parse: a broken device or a fuzzer, not a password
+            # guess. 400 (RFC 3261 §21.4.1), or silence for a source we do not know.
+            if self.shield is not None and not reply and not self.shield.known(peer.host):
+                return Refused(
+                    R.ILLEGAL_CALL,
+                    None,
+                    "Forbidden (unknown source)",
+                    build.caller_number(request),
+                    build.callee_number(request) or "",
+                )
+            wire.answer(request, key, exc.status_hint, f"Bad Request ({exc.reason})")
+            return None
         if refused is not None:
             return refused
         found = identify(

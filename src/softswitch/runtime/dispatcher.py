@@ -55,6 +55,7 @@ from softswitch.sip.digest_server import (
     credentials_header_name,
     find_credentials,
 )
+from softswitch.sip.errors import RemoteProtocolError
 from softswitch.sip.events import (
     ConnectionFailed,
     Event,
@@ -202,7 +203,13 @@ class BasicDispatcher:
         now = sender.now()
         auth = self.authenticator()
         code = self.challenge_code()
-        credentials = find_credentials(request.auth(credentials_header_name(code)), auth.realm)
+        try:
+            found = request.auth(credentials_header_name(code))
+        except RemoteProtocolError as exc:
+            # Credentials that do not parse: 400 (RFC 3261 §21.4.1), not a failed password.
+            self._answer(sender, key, request, exc.status_hint, f"Bad Request ({exc.reason})")
+            return
+        credentials = find_credentials(found, auth.realm)
         stale = False
         security = self._security
         if credentials is not None:
