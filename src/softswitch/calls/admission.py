@@ -120,13 +120,7 @@ class Admission:
             # Credentials that do not parse: a broken device or a fuzzer, not a password
             # guess. 400 (RFC 3261 §21.4.1), or silence for a source we do not know.
             if self.shield is not None and not reply and not self.shield.known(peer.host):
-                return Refused(
-                    R.ILLEGAL_CALL,
-                    None,
-                    "Forbidden (unknown source)",
-                    build.caller_number(request),
-                    build.callee_number(request) or "",
-                )
+                return _unknown_source(request)
             wire.answer(request, key, exc.status_hint, f"Bad Request ({exc.reason})")
             return None
         if refused is not None:
@@ -142,18 +136,10 @@ class Admission:
             carriers=lambda host: self._carrier(snapshot, host),
         )
         shield = self.shield
-        if shield is None:
-            pass
-        elif isinstance(found, Challenge):
+        if shield is not None and isinstance(found, Challenge):
             if not reply and not shield.known(peer.host):
-                return Refused(
-                    R.ILLEGAL_CALL,
-                    None,
-                    "Forbidden (unknown source)",
-                    build.caller_number(request),
-                    build.callee_number(request) or "",
-                )
-        elif isinstance(found, Identified):
+                return _unknown_source(request)
+        elif shield is not None and isinstance(found, Identified):
             account_id = found.account.id if found.account is not None else None
             block = shield.check_numbers(account_id, found.caller, found.callee, now)
             if block is not None:
@@ -217,6 +203,17 @@ class Admission:
         if cached is None or cached[0] != snapshot.version:
             cached = self._carriers = (snapshot.version, carrier_index(snapshot))
         return cached[1].get(host)
+
+
+def _unknown_source(request: Request) -> Refused:
+    """An illegal call answered with silence (SS_REPLY_UNAUTHORIZED Off): never challenged."""
+    return Refused(
+        R.ILLEGAL_CALL,
+        None,
+        "Forbidden (unknown source)",
+        build.caller_number(request),
+        build.callee_number(request) or "",
+    )
 
 
 def _blocked(found: Identified, block: Block) -> Refused:
