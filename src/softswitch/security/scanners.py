@@ -9,6 +9,8 @@ there. The names come from SS_SCANNER_USER_AGENTS (empty: no fingerprinting).
 
 from __future__ import annotations
 
+import re
+
 __all__ = ["DEFAULT_SCANNERS", "ScannerFingerprints"]
 
 DEFAULT_SCANNERS = (
@@ -29,14 +31,18 @@ class ScannerFingerprints:
     """Matches the User-Agent header of known scanning tools (case-insensitive).
 
     Cheap enough for every packet (about a microsecond for an INVITE): the header block is
-    lowered once and searched with ``bytes.find``; no regular expression runs.
+    lowered once and searched with ``bytes.find`` for the User-Agent line; only that line is
+    searched for the names.
     """
 
-    __slots__ = ("_lowered", "names")
+    __slots__ = ("_names", "names")
 
     def __init__(self, names: tuple[str, ...]) -> None:
         self.names = tuple(name.strip() for name in names if name.strip())
-        self._lowered = tuple(name.lower().encode() for name in self.names)
+        # One alternation over the lowered names, searched in one lowered header line: a
+        # plain literal search, several times faster than testing the names one by one.
+        lowered = b"|".join(re.escape(name.lower().encode()) for name in self.names)
+        self._names = re.compile(lowered) if lowered else None
 
     @classmethod
     def parse(cls, text: str) -> ScannerFingerprints:
@@ -45,8 +51,8 @@ class ScannerFingerprints:
 
     def match(self, data: bytes) -> bool:
         """Whether ``data`` (one SIP message or a stream chunk) comes from a known scanner."""
-        lowered = self._lowered
-        if not lowered:
+        names = self._names
+        if names is None:
             return False
         # Only the header: a body (a forwarded message/sipfrag, a text MESSAGE) may quote one.
         end = data.find(b"\r\n\r\n")
@@ -58,7 +64,7 @@ class ScannerFingerprints:
         while at >= 0:
             stop = head.find(b"\n", at + 1)
             line = head[at + 11 : stop if stop >= 0 else len(head)]
-            if line.lstrip(b" \t").startswith(b":") and any(name in line for name in lowered):
+            if line.lstrip(b" \t").startswith(b":") and names.search(line) is not None:
                 return True
             at = head.find(b"\nuser-agent", at + 1)
         return False
