@@ -53,24 +53,24 @@ def test_limit_calls_from_one_caller_within_the_window_list_it(
 
 def test_callers_are_counted_apart() -> None:
     blacklist = DynamicBlacklist(SMALL)
-    assert [blacklist.call(c, 0.0) for c in ["a", "b", "a", "b", "c"]] == [None] * 5
-    assert blacklist.call("a", 1.0) is not None
-    assert blacklist.listed(CALLER, "b", 1.0) is None
+    assert [blacklist.call(c, 0.0) for c in ["+4411", "+4422", "+4411", "+4422", "c"]] == [None] * 5
+    assert blacklist.call("+4411", 1.0) is not None
+    assert blacklist.listed(CALLER, "+4422", 1.0) is None
 
 
 def test_a_caller_listing_ends_exactly_at_its_until() -> None:
     blacklist = DynamicBlacklist(SMALL)
     for now in (0.0, 1.0, 2.0):
-        blacklist.call("a", now)
-    assert blacklist.listed(CALLER, "a", 101.999) is not None
-    assert blacklist.listed(CALLER, "a", 102.0) is None
+        blacklist.call("+4411", now)
+    assert blacklist.listed(CALLER, "+4411", 101.999) is not None
+    assert blacklist.listed(CALLER, "+4411", 102.0) is None
 
 
 def test_a_listed_caller_is_not_a_listed_callee() -> None:
     blacklist = DynamicBlacklist(SMALL)
     for now in (0.0, 1.0, 2.0):
-        blacklist.call("a", now)
-    assert blacklist.listed(CALLEE, "a", 3.0) is None
+        blacklist.call("+4411", now)
+    assert blacklist.listed(CALLEE, "+4411", 3.0) is None
 
 
 @pytest.mark.parametrize(
@@ -85,9 +85,9 @@ def test_a_listed_caller_is_not_a_listed_callee() -> None:
 )
 def test_caller_limit_table(settings_: BlacklistSettings, calls: int, listed: bool) -> None:
     blacklist = DynamicBlacklist(settings_)
-    results = [blacklist.call("a", 0.001 * i) for i in range(calls)]
+    results = [blacklist.call("+4411", 0.001 * i) for i in range(calls)]
     assert any(result is not None for result in results) is listed
-    assert (blacklist.listed(CALLER, "a", 1.0) is not None) is listed
+    assert (blacklist.listed(CALLER, "+4411", 1.0) is not None) is listed
 
 
 def test_an_empty_caller_is_never_counted() -> None:
@@ -167,49 +167,49 @@ def test_a_callee_listing_ends_exactly_at_its_until() -> None:
 def test_entries_lists_the_live_listings_of_both_kinds() -> None:
     blacklist = DynamicBlacklist(SMALL)
     for now in (0.0, 1.0, 2.0):
-        blacklist.call("caller", now)
+        blacklist.call("+4433", now)
         blacklist.ended("callee", False, now)
     assert set(blacklist.entries(3.0)) == {
-        Listed(CALLER, "caller", 102.0, 3),
+        Listed(CALLER, "+4433", 102.0, 3),
         Listed(CALLEE, "callee", 52.0, 3),
     }
-    assert list(blacklist.entries(52.0)) == [Listed(CALLER, "caller", 102.0, 3)]
+    assert list(blacklist.entries(52.0)) == [Listed(CALLER, "+4433", 102.0, 3)]
     assert list(blacklist.entries(102.0)) == []
 
 
 def test_lift_ends_a_listing_and_restarts_its_count() -> None:
     blacklist = DynamicBlacklist(SMALL)
     for now in (0.0, 1.0, 2.0):
-        blacklist.call("a", now)
-    blacklist.call("b", 0.0)
-    blacklist.call("b", 0.0)
-    assert blacklist.lift(CALLER, "a", 3.0)
-    assert blacklist.listed(CALLER, "a", 3.0) is None
-    assert not blacklist.lift(CALLER, "a", 3.0)
-    assert not blacklist.lift(CALLEE, "a", 3.0)  # never listed as a callee
-    assert not blacklist.lift(CALLER, "b", 3.0)  # counted, not listed...
-    assert blacklist.call("b", 0.5) is None  # ...and its count started again
+        blacklist.call("+4411", now)
+    blacklist.call("+4422", 0.0)
+    blacklist.call("+4422", 0.0)
+    assert blacklist.lift(CALLER, "+4411", 3.0)
+    assert blacklist.listed(CALLER, "+4411", 3.0) is None
+    assert not blacklist.lift(CALLER, "+4411", 3.0)
+    assert not blacklist.lift(CALLEE, "+4411", 3.0)  # never listed as a callee
+    assert not blacklist.lift(CALLER, "+4422", 3.0)  # counted, not listed...
+    assert blacklist.call("+4422", 0.5) is None  # ...and its count started again
 
 
 def test_configure_keeps_counts_and_listings() -> None:
     blacklist = DynamicBlacklist(with_(caller_limit=5))
-    blacklist.call("a", 0.0)
-    blacklist.call("a", 0.0)
+    blacklist.call("+4411", 0.0)
+    blacklist.call("+4411", 0.0)
     for _ in range(3):
         blacklist.ended("x", False, 0.0)  # limit 3: listed
     blacklist.configure(with_(caller_limit=3, no_answer_limit=10))
-    assert blacklist.call("a", 1.0) == Listed(CALLER, "a", 101.0, 3)
+    assert blacklist.call("+4411", 1.0) == Listed(CALLER, "+4411", 101.0, 3)
     assert blacklist.listed(CALLEE, "x", 1.0) is not None
 
 
 def test_prune_forgets_ended_windows_and_expired_listings() -> None:
     blacklist = DynamicBlacklist(SMALL)
-    blacklist.call("old", 0.0)
-    blacklist.call("young", 5.0)
+    blacklist.call("+4444", 0.0)
+    blacklist.call("+4455", 5.0)
     for now in (0.0, 1.0, 2.0):
         blacklist.ended("x", False, now)  # listed until 52
     blacklist.prune(10.0)
-    assert set(blacklist._callers) == {"young"}  # internal table: what prune is for
+    assert set(blacklist._callers) == {"+4455"}  # internal table: what prune is for
     assert (CALLEE, "x") in blacklist._listed
     blacklist.prune(52.0)
     assert blacklist._listed == {}
@@ -241,3 +241,13 @@ def test_unanswered_counters_never_exceed_a_max_tracked_of_one() -> None:
     for i in range(5):
         blacklist.ended(f"+44{i}", False, 0.0)
     assert len(blacklist._unanswered) <= 1
+
+
+@pytest.mark.parametrize("caller", ["anonymous", "sipp", "+", "", "12a4", "٣٣٣"])
+def test_only_numbers_are_counted_as_callers(caller: str) -> None:
+    """``anonymous`` (or a trunk's name for a withheld number) stands for many callers:
+    listing it would refuse them all."""
+    blacklist = DynamicBlacklist(with_(caller_limit=1))
+    assert blacklist.call(caller, 0.0) is None
+    assert blacklist.listed(CALLER, caller, 0.0) is None
+    assert blacklist.call("+4412", 0.0) is not None  # a number is listed at once

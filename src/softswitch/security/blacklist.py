@@ -4,6 +4,8 @@
   within SS_BLACK_LIST_CALLER_MALICIOUS_CALL_WINDOW seconds (counted from the first call of
   the window) put that caller on the list for SS_BLACK_LIST_CALLER_MALICIOUS_CALL_EXPIRE
   seconds: robodialers and stolen-credential dialers make far more calls than any person.
+  Only numbers count: ``anonymous`` (or any other name a trunk sends for a withheld number)
+  stands for many callers, and listing it would refuse them all.
 * **No answer**: SS_BLACK_LIST_NO_ANSWER_LIMIT consecutive unanswered calls to one callee put
   that callee on the list for SS_BLACK_LIST_NO_ANSWER_EXPIRE seconds: a number nobody answers
   but somebody keeps dialling is a wangiri or a dead destination burning carrier attempts.
@@ -39,7 +41,7 @@ class Listed:
 @dataclass(frozen=True, slots=True)
 class BlacklistSettings:
     caller_limit: int = 1000
-    caller_window_s: float = 3600.0
+    caller_window_s: float = 60.0
     caller_expire_s: float = 3600.0
     no_answer_limit: int = 100
     no_answer_expire_s: float = 3600.0
@@ -73,7 +75,7 @@ class DynamicBlacklist:
     def call(self, caller: str, now: float) -> Listed | None:
         """Count a call from ``caller``; the listing it causes, if any."""
         settings = self.settings
-        if settings.caller_limit <= 0 or not caller:
+        if settings.caller_limit <= 0 or not _is_number(caller):
             return None
         count, start = self._callers.get(caller, (0, now))
         if now - start >= settings.caller_window_s:
@@ -137,3 +139,8 @@ def _evict_oldest(table: dict[str, Any], limit: int) -> None:
     if len(table) >= limit:
         for key in list(table)[: max(1, len(table) - limit // 2)]:
             del table[key]
+
+
+def _is_number(caller: str) -> bool:
+    digits = caller[1:] if caller.startswith("+") else caller
+    return digits.isascii() and digits.isdigit()
