@@ -1,16 +1,20 @@
 """``/api/v1/security/bans`` and ``/security/alarms`` over real HTTP, with a real guard behind
 them (issue 6 §1: every ban, suspension and dynamic listing is visible and can be lifted by an
-operator, with an audit row)."""
+operator, with an audit row). SQLite only: the state is in memory; the database only holds the
+audit rows, whose storage the other API tests cover on both engines."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from api_support import CUSTOMER, USER_PASSWORD, Api
 
 from softswitch.security import BanReason, EntryType
 
 ATTACKER = "203.0.113.9"
+
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 def flood(api: Api, host: str = ATTACKER) -> None:
