@@ -125,7 +125,6 @@ class SecurityService:
         self._wall = wall_clock
         self.guard = Guard(guard_settings(params), self._notify)
         self.control = GuardControl(self.guard, clock, wall_clock)
-        self._version: int | None = None
         self._carriers: frozenset[str] = frozenset()
         self._phone_hosts: frozenset[str] = frozenset()
         self._snapshot: Snapshot | None = None
@@ -152,8 +151,7 @@ class SecurityService:
 
     def _sync(self) -> Snapshot:
         snapshot = self._snapshots.current
-        if snapshot.version != self._version or snapshot is not self._snapshot:
-            self._version = snapshot.version
+        if snapshot is not self._snapshot:  # a new snapshot object for every change
             self._snapshot = snapshot
             carriers = carrier_index(snapshot)
             self._carriers = frozenset(carriers)
