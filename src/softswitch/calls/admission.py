@@ -37,6 +37,7 @@ from softswitch.sip.digest_server import (
 from softswitch.sip.errors import RemoteProtocolError
 from softswitch.sip.events import Peer
 from softswitch.sip.message import Request
+from softswitch.sip.session_timer import TIMER, TimerSettings, min_se_for_422
 from softswitch.sip.transaction import TransactionKey
 from softswitch.snapshot import GatewayInfo, Snapshot
 
@@ -45,10 +46,11 @@ __all__ = ["SUPPORTED", "Admission", "Shield"]
 _log = logging.getLogger(__name__)
 R = TerminationReason
 
-SUPPORTED: frozenset[str] = frozenset()
-"""Option tags a caller may Require of us on a new INVITE: none yet. 100rel is refused with
-420 (RFC 3262 §3 allows it) rather than half-supported across two legs; a carrier's reliable
-provisionals are PRACKed on its own leg. Session timers come with issue 7."""
+SUPPORTED: frozenset[str] = frozenset({TIMER})
+"""Option tags a caller may Require of us on a new INVITE: ``timer`` (RFC 4028, handled on
+each leg by ``calls.sessions``). 100rel is refused with 420 (RFC 3262 §3 allows it) rather
+than half-supported across two legs; a carrier's reliable provisionals are PRACKed on its own
+leg."""
 
 
 class Shield(Protocol):
@@ -99,10 +101,18 @@ class Admission:
         self._carriers: tuple[int, dict[str, GatewayInfo]] | None = None
 
     def check(
-        self, request: Request, key: TransactionKey, peer: Peer, snapshot: Snapshot
+        self,
+        request: Request,
+        key: TransactionKey,
+        peer: Peer,
+        snapshot: Snapshot,
+        sessions: TimerSettings | None = None,
     ) -> Identified | Refused | None:
         """The caller, or a refusal for the engine to record; None when this INVITE was
-        answered here already (420, 483, a challenge)."""
+        answered here already (420, 422, 483, a challenge).
+
+        422 (RFC 4028 §9) is a negotiation step, not a refused call: the caller retries at
+        once with our Min-SE, so it leaves no CDR, like 420."""
         wire = self._wire
         unsupported = [tag for tag in request.require if tag.lower() not in SUPPORTED]
         if unsupported:
@@ -112,6 +122,11 @@ class Admission:
         if max_forwards is not None and max_forwards <= 0:
             wire.answer(request, key, 483)
             return None
+        if sessions is not None:
+            min_se = min_se_for_422(request, sessions)
+            if min_se is not None:
+                wire.answer(request, key, 422, headers=(("Min-SE", str(min_se)),))
+                return None
         now = wire.now()
         reply = self._params.get_bool("SS_REPLY_UNAUTHORIZED")
         try:

@@ -8,6 +8,11 @@ the far leg when the re-INVITE carried the offer, or with the originator's ACK (
 answer) when it did not (RFC 3264 §4). A BYE from either side ends the call.
 
 Glare: a re-INVITE while another is in progress on either leg gets 491 (RFC 3261 §14.2).
+
+Session timers (``calls.sessions``): a pure session refresh (an UPDATE without body, or an
+offer equal to the one that peer sent last) is answered on its own leg and not relayed; a
+relayed re-INVITE or UPDATE carries the target leg's own Session-Expires, and its 2xx refreshes
+both legs. The bridge also keeps, per leg, the last SDP each way (what a refresh repeats).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from dataclasses import dataclass
 
 from softswitch.calls import build
 from softswitch.calls.call import Call, Leg
+from softswitch.calls.sessions import Sessions
 from softswitch.calls.wire import Wire
 from softswitch.cdr.record import TerminationReason
 from softswitch.sip.dialog import Role, dialog_id_of
@@ -51,10 +57,17 @@ class Bridge:
     """Relays within dialogs; ``clear`` ends a call, ``give_up`` is the caller's BYE on an
     early dialog (handled like its CANCEL)."""
 
-    def __init__(self, wire: Wire, clear: Clear, give_up: Callable[[Call], None]) -> None:
+    def __init__(
+        self,
+        wire: Wire,
+        clear: Clear,
+        give_up: Callable[[Call], None],
+        sessions: Sessions | None = None,
+    ) -> None:
         self._wire = wire
         self._clear = clear
         self._give_up = give_up
+        self._sessions = sessions
 
     def request(self, request: Request, key: TransactionKey | None) -> bool:
         """A request with a To tag; False when it matches no dialog of ours (481 elsewhere)."""
@@ -87,6 +100,9 @@ class Bridge:
         if method == "INVITE" and (leg.pending_invite or other.pending_invite):
             wire.answer(request, key, 491)
             return True
+        sessions = self._sessions
+        if sessions is not None and sessions.answer_locally(call, leg, request, key):
+            return True
         self._relay(call, leg, other, request, key)
         return True
 
@@ -108,8 +124,21 @@ class Bridge:
                     wire.ack(target, response.cseq.seq)
                 else:
                     origin.pending_ack = (target, response.cseq.seq)
+        headers: tuple[tuple[str, str], ...] = ()
+        if 200 <= status < 300 and request.method in ("INVITE", "UPDATE"):
+            if response.body:
+                target.remote_sdp = response.body
+                origin.local_sdp = (response.body, response.get("content-type"))
+            if self._sessions is not None and not relay.call.ended:
+                headers = self._sessions.relayed(relay.call, origin, target, request, response)
         ours = build.response_to(
-            request, status, response.reason, to_tag=None, local=origin.local, source=response
+            request,
+            status,
+            response.reason,
+            to_tag=None,
+            local=origin.local,
+            source=response,
+            headers=headers,
         )
         wire.send().send_response(relay.server_key, ours)
         call = relay.call
@@ -134,12 +163,14 @@ class Bridge:
             if call.late_offer and callee is not None and call.attempt is not None:
                 seq = call.attempt.request.cseq.seq
                 wire.ack(callee, seq, request.body, request.get("content-type"))
+                _answered_in_ack(leg, callee, request)
             return
         pending = leg.pending_ack
         if pending is not None:
             target, seq = pending
             leg.pending_ack = None
             wire.ack(target, seq, request.body, request.get("content-type"))
+            _answered_in_ack(leg, target, request)
 
     def _relay(
         self, call: Call, origin: Leg, target: Leg, request: Request, key: TransactionKey
@@ -149,6 +180,10 @@ class Bridge:
         local = target.local
         content_type = request.get("content-type") if request.body else None
         contact = local.contact() if request.method in ("INVITE", "UPDATE") else None
+        sessions = self._sessions
+        session_headers = (
+            sessions.relay_headers(call, target, request.method) if sessions is not None else ()
+        )
         try:
             target.dialog, out = target.dialog.request(
                 request.method,
@@ -159,13 +194,16 @@ class Bridge:
                 contact=contact,
                 body=request.body,
                 content_type=content_type,
-                headers=build.relayed_headers(request),
+                headers=[*build.relayed_headers(request), *session_headers],
             )
         except ProtocolError:
             wire.answer(request, key, 500)
             return
         if request.method == "INVITE":
             origin.pending_invite = target.pending_invite = True
+        if request.body and request.method in ("INVITE", "UPDATE"):
+            origin.remote_sdp = request.body
+            target.local_sdp = (request.body, content_type)
         sent = wire.send().send_request(out, target.peer)
         wire.client[sent] = Relay(call, origin, target, key, request)
 
@@ -188,6 +226,13 @@ class Bridge:
         reason = R.CALLER_HANGUP if side == "caller" else R.CALLEE_HANGUP
         # The 200 waits for the CDR: when the peer sees the call ended, its record is durable.
         self._clear(call, reason, side, after=lambda: wire.send().send_response(key, ok))
+
+
+def _answered_in_ack(origin: Leg, target: Leg, ack: Request) -> None:
+    """An ACK carrying the answer to an offer made in a 2xx (RFC 3264 §4) crossed the bridge."""
+    if ack.body:
+        origin.remote_sdp = ack.body
+        target.local_sdp = (ack.body, ack.get("content-type"))
 
 
 def _other(call: Call, leg: Leg) -> Leg | None:

@@ -100,9 +100,8 @@ def caller_number(request: Request) -> str:
     return uri_user(request.from_.uri) or ""
 
 
-def _options(values: Iterable[str]) -> str:
-    kept = [tag for tag in values if tag.lower() not in _DROPPED_OPTIONS]
-    return ", ".join(kept)
+def _lower(tags: Iterable[str]) -> set[str]:
+    return {tag.lower() for tag in tags}
 
 
 def relayed_headers(message: Request | Response) -> list[tuple[str, str]]:
@@ -123,6 +122,7 @@ def invite(
     content_type: str | None,
     max_forwards: int,
     supported: Iterable[str] = (),
+    own_options: Iterable[str] = (),
     allow: Iterable[str] = (),
     user_agent: str | None = None,
     extra: Iterable[tuple[str, str]] = (),
@@ -131,7 +131,8 @@ def invite(
     ``rport`` (RFC 3581) and our Contact; the body (the caller's offer) passes unchanged.
 
     ``from_addr``/``to_addr`` are name-addr texts without tags (``"Alice" <sip:1001@host>``).
-    ``supported`` is filtered through the option tags we handle per leg.
+    ``supported`` (the caller's) is filtered through the option tags we handle per leg;
+    ``own_options`` are those the switch itself supports on this leg (``timer``).
     """
     make = HeaderField.make
     fields = [
@@ -143,7 +144,9 @@ def invite(
         make("CSeq", "1 INVITE"),
         make("Contact", local.contact()),
     ]
-    options = _options(supported)
+    own = list(own_options)
+    kept = [tag for tag in supported if tag.lower() not in _DROPPED_OPTIONS]
+    options = ", ".join([*kept, *(tag for tag in own if tag.lower() not in _lower(kept))])
     if options:
         fields.append(make("Supported", options))
     allowed = ", ".join(allow)

@@ -25,6 +25,7 @@ from softswitch.routing import GatewayRoute
 from softswitch.sip.dialog import Dialog
 from softswitch.sip.events import Peer
 from softswitch.sip.message import Request, Response
+from softswitch.sip.session_timer import LegTimer, TimerSettings
 from softswitch.sip.transaction import TransactionKey
 from softswitch.snapshot.rates import RateSnapshot
 
@@ -63,6 +64,14 @@ class Leg:
     pending_ack: tuple[Leg, int] | None = None
     """An offerless re-INVITE from this leg was answered by the other leg's 2xx: its ACK
     (with the answer) is relayed to that leg with this CSeq number."""
+    timer: LegTimer | None = None
+    """This leg's session timer (RFC 4028), None when its peer does not do timers."""
+    local_sdp: tuple[bytes, str | None] = (b"", None)
+    """The last SDP (and Content-Type) we sent this leg's peer: a refresh re-INVITE of ours
+    repeats it unchanged (same o= version, RFC 3264 §8), and a refresh of theirs is answered
+    with it."""
+    remote_sdp: bytes = b""
+    """The last SDP this leg's peer sent us: an offer equal to it is a pure session refresh."""
 
     def view(self) -> LegView:
         dialog = self.dialog
@@ -164,6 +173,11 @@ class Call:
     """The CDR's ``record_id``, known from the start: the call's credit reservation is filed
     under it, so settling the CDR finds and releases it."""
     meter: Meter | None = None
+    sessions: TimerSettings = field(default_factory=TimerSettings)
+    """The session-timer parameters read when the call started (``sip.session_timer``)."""
+    alive_until: float | None = None
+    """The last proof of life of a call ended by its session timer: its hold time ends there,
+    not at the BYE (a dead peer is not billed for the interval it took to notice)."""
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -189,6 +203,8 @@ class Call:
         if self.answer_mono is None:
             return 0
         end = self.end_mono if self.end_mono is not None else now
+        if self.alive_until is not None:
+            end = min(end, self.alive_until)
         return max(0, round((end - self.answer_mono) * 1000))
 
     def view(self, now: float) -> LiveCallView:

@@ -47,6 +47,7 @@ from softswitch.calls.control import (
 from softswitch.calls.hunter import AttemptRef, Hunter
 from softswitch.calls.ingress import Identified, Kind, Refused
 from softswitch.calls.metering import Metering, RateSource, ReservationStore, SnapshotSource
+from softswitch.calls.sessions import RefreshRef, Sessions, settings_from
 from softswitch.calls.table import CallTable, Holder
 from softswitch.calls.targets import Locator, Routing
 from softswitch.calls.wire import Wire
@@ -159,6 +160,7 @@ class CallEngine:
             wall_clock=wall_clock,
             zone=zone,
         )
+        self._sessions = Sessions(wire, self._clear)
         self._hunter = Hunter(
             wire,
             params,
@@ -172,8 +174,9 @@ class CallEngine:
             clear=self._clear,
             order=self.metering.order,
             answered=self.metering.answered,
+            sessions=self._sessions,
         )
-        self._bridge = Bridge(wire, self._clear, self._caller_cancelled)
+        self._bridge = Bridge(wire, self._clear, self._caller_cancelled, self._sessions)
         self._calls: dict[str, Call] = {}
         self._by_inbound: dict[TransactionKey, Call] = {}
         self._dropped: set[TransactionKey] = set()
@@ -278,6 +281,7 @@ class CallEngine:
             to_tag="",
             callback_b=request.b,
             record_id=str(uuid.uuid4()),
+            sessions=settings_from(self._params),
         )
         self._admit(call, now)
         self._start(call, snapshot, request.a, b"", None)
@@ -326,6 +330,11 @@ class CallEngine:
             if isinstance(found, Relay) and key is not None:
                 relay, answer = found, event.response
                 return self._guarded(relay.call, lambda: self._bridge.response(relay, key, answer))
+            if isinstance(found, RefreshRef) and key is not None:
+                refresh, answer = found, event.response
+                return self._guarded(
+                    refresh.call, lambda: self._sessions.response(refresh, key, answer)
+                )
             return found is not None
         if isinstance(event, CancelReceived):
             cancelled = self._by_inbound.get(event.transaction)
@@ -343,6 +352,11 @@ class CallEngine:
             if isinstance(found, Relay):
                 relay = found
                 return self._guarded(relay.call, lambda: self._bridge.failed(relay, timeout))
+            if isinstance(found, RefreshRef):
+                refresh, failed_key = found, event.transaction
+                return self._guarded(
+                    refresh.call, lambda: self._sessions.failed(refresh, failed_key)
+                )
             return found is not None
         if isinstance(event, TransactionTerminated):
             self._terminated(event.transaction)
@@ -385,7 +399,9 @@ class CallEngine:
             return
         wire = self.wire
         snapshot = self._snapshots.current
-        found = self._admission.check(request, key, peer, snapshot)
+        # Read once per call: a parameter changed through the API applies to the next call.
+        sessions = settings_from(self._params)
+        found = self._admission.check(request, key, peer, snapshot, sessions)
         if found is None:
             return
         now = wire.now()
@@ -404,6 +420,7 @@ class CallEngine:
             to_tag=wire.ids.tag(),
             late_offer=not request.body,
             record_id=str(uuid.uuid4()),
+            sessions=sessions,
         )
         self._by_inbound[key] = call
         self._admit(call, now)

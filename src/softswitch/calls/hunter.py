@@ -41,6 +41,7 @@ from softswitch.calls.hunting import (
     TryNext,
     Wait,
 )
+from softswitch.calls.sessions import Sessions
 from softswitch.calls.table import CallTable, Holder
 from softswitch.calls.targets import Routing
 from softswitch.calls.wire import IGNORE, Wire
@@ -51,6 +52,13 @@ from softswitch.sdp import SdpError, parse
 from softswitch.sip.dialog import Dialog
 from softswitch.sip.errors import ProtocolError
 from softswitch.sip.message import Response
+from softswitch.sip.session_timer import (
+    TIMER,
+    answer_headers,
+    from_answer,
+    from_request,
+    offer_headers,
+)
 from softswitch.snapshot import Snapshot
 
 __all__ = ["AttemptRef", "Hunter"]
@@ -100,6 +108,7 @@ class Hunter:
         clear: Clear,
         order: Callable[[Call, Snapshot], Order | None] | None = None,
         answered: Callable[[Call], None] | None = None,
+        sessions: Sessions | None = None,
     ) -> None:
         self._wire = wire
         self._params = params
@@ -113,6 +122,7 @@ class Hunter:
         self._clear = clear
         self._order = order
         self._answered = answered
+        self._sessions = sessions
         self.answered_total = 0
 
     def route(
@@ -217,9 +227,13 @@ class Hunter:
             content_type=content_type,
             max_forwards=forwards,
             supported=supported,
+            own_options=(TIMER,),
             allow=self._allow,
             user_agent=self._wire.product,
-            extra=build.relayed_headers(inbound) if inbound is not None else (),
+            extra=(
+                *offer_headers(call.sessions),
+                *(build.relayed_headers(inbound) if inbound is not None else ()),
+            ),
         )
         key = sender.send_request(request, target.peer)
         leg = Leg("callee", target.peer, local)
@@ -418,6 +432,11 @@ class Hunter:
         call.codec = _codec(response.body)
         self.answered_total += 1
         self._wire.dialogs[leg.dialog.id] = (call, leg)
+        # The callee leg's session timer, from its 2xx (RFC 4028 §7.2), and the SDP each way.
+        leg.timer = from_answer(response, now)
+        leg.local_sdp = call.offer
+        leg.remote_sdp = response.body
+        content_type = response.get("content-type")
         if call.inbound is None:
             if call.first_leg is None:
                 self._callback_answered(call, attempt, response)
@@ -425,8 +444,8 @@ class Hunter:
             # B answered the offer of A: ACK B, and give A the answer in its ACK.
             self._wire.ack(leg, attempt.request.cseq.seq, b"", None)
             first = call.first_leg
-            content_type = response.get("content-type")
             self._wire.ack(call.caller, first.request.cseq.seq, response.body, content_type)
+            call.caller.local_sdp = (response.body, content_type)
             call.acked = True
             self._arm_max_duration(call)
             return
@@ -434,6 +453,11 @@ class Hunter:
             self._wire.ack(leg, attempt.request.cseq.seq, b"", None)
         inbound, key = call.inbound, call.inbound_key
         assert key is not None
+        # The caller leg's session timer, from its INVITE (RFC 4028 §9), told in our 2xx.
+        caller = call.caller
+        caller.timer = from_request(inbound, call.sessions, now)
+        caller.remote_sdp = inbound.body
+        caller.local_sdp = (response.body, content_type)
         answer = build.response_to(
             inbound,
             response.status,
@@ -441,11 +465,11 @@ class Hunter:
             to_tag=call.to_tag,
             local=call.caller.local,
             source=response,
+            headers=(*answer_headers(caller.timer), ("Supported", TIMER)),
         )
         sender.send_response(key, answer)
         call.final_sent = True
         call.answer = answer
-        caller = call.caller
         if caller.dialog is None:
             try:
                 caller.dialog = Dialog.from_uas(inbound, answer)
@@ -486,6 +510,8 @@ class Hunter:
         duration cap here, the credit's end in ``metering``)."""
         if self._answered is not None:
             self._answered(call)
+        if self._sessions is not None:
+            self._sessions.start(call)
         limit = self._params.get_int("SS_MAX_CALL_DURATION")
         if limit <= 0:
             return
@@ -509,6 +535,8 @@ class Hunter:
         routed with that offer; A's ACK waits for B's answer."""
         a_leg = attempt.leg
         a_leg.side = "caller"
+        # A's offer is in its 2xx; B's answer will be what we send A (in our ACK).
+        a_leg.local_sdp = (b"", None)
         call.caller = a_leg
         call.answer_mono = None
         call.answer_wall = None
