@@ -14,6 +14,7 @@ from softswitch.registrar import (
     RegistrarConfig,
     canonical_aor,
     is_behind_nat,
+    lightweight_refresh,
     process_register,
 )
 from softswitch.sip.events import Peer
@@ -388,14 +389,47 @@ def test_unauthenticated_refresh_only_for_known_binding_from_same_source() -> No
     assert run(new, table, user=None).status == 403
     assert run(register("*", expires=0, cseq=3), table, user=None).status == 403
     assert run(register(cseq=3), table, user=None).status == 403
-    # Removing its own binding works too, but only with the binding's Call-ID.
-    gone = register(f"{CONTACT};expires=0", cseq=4, call_id="z")
-    assert run(gone, table, user=None).status == 403
-    outcome = run(register(f"{CONTACT};expires=0", cseq=4), table, user=None)
-    assert outcome.status == 200 and outcome.changes[0].kind is ChangeKind.REMOVED
+    # Removing a binding always needs credentials: a spoofed datagram must not cut a device off.
+    assert run(register(f"{CONTACT};expires=0", cseq=4), table, user=None).status == 403
+    assert run(register(CONTACT, expires=0, cseq=4), table, user=None).status == 403
+    assert len(table) == 1
     run(register(CONTACT, expires=600, cseq=5), table)
     # Not once the binding has expired.
     assert run(register(CONTACT, expires=600, cseq=6), table, user=None, now=700.0).status == 403
+
+
+def test_lightweight_refresh_is_recognised_only_for_a_refresh_of_its_own_binding() -> None:
+    """SS_SIP_REGISTRATION_LIGTHWEIGHT: what may skip the challenge (issue 7 §2)."""
+    table = BindingTable()
+    nat_contact = "<sip:1001@10.0.0.5:5060>"
+    run(register(nat_contact, expires=300), table, source=NATTED, now=0.0)
+    refresh = register(nat_contact, expires=300, cseq=2)
+    assert lightweight_refresh(refresh, NATTED, 10.0, table)
+    outcome = run(refresh, table, source=NATTED, now=10.0, user=None)
+    assert outcome.status == 200 and contacts_of(outcome) == {"sip:1001@10.0.0.5:5060": 300}
+    (b,) = table.lookup(AOR, 10.0)
+    assert (b.cseq, b.expires_at, b.behind_nat, b.source) == (2, 310.0, True, NATTED)
+    # The same CSeq again (a replay), or a lower one: challenged.
+    assert not lightweight_refresh(register(nat_contact, cseq=2), NATTED, 20.0, table)
+    assert not lightweight_refresh(register(nat_contact, cseq=1), NATTED, 20.0, table)
+    # Another port of the same NAT, another address, another transport, another Call-ID.
+    moved = Peer("UDP", NATTED.host, NATTED.port + 1)
+    assert not lightweight_refresh(register(nat_contact, cseq=3), moved, 20.0, table)
+    tcp = Peer("TCP", NATTED.host, NATTED.port)
+    assert not lightweight_refresh(register(nat_contact, cseq=3), tcp, 20.0, table)
+    other_call = register(nat_contact, cseq=3, call_id="other")
+    assert not lightweight_refresh(other_call, NATTED, 20.0, table)
+    # Another contact, an added one, a removal, a query, a wildcard.
+    assert not lightweight_refresh(register("<sip:1001@10.0.0.6>", cseq=3), NATTED, 20.0, table)
+    both = register(nat_contact, "<sip:1001@10.0.0.6>", cseq=3)
+    assert not lightweight_refresh(both, NATTED, 20.0, table)
+    assert not lightweight_refresh(register(nat_contact, cseq=3, expires=0), NATTED, 20.0, table)
+    assert not lightweight_refresh(register(cseq=3), NATTED, 20.0, table)
+    assert not lightweight_refresh(register("*", cseq=3, expires=0), NATTED, 20.0, table)
+    # Another AOR, and once the binding has expired.
+    assert not lightweight_refresh(register(nat_contact, cseq=3, user="1002"), NATTED, 20.0, table)
+    assert not lightweight_refresh(register(nat_contact, cseq=3), NATTED, 310.0, table)
+    assert lightweight_refresh(register(nat_contact, cseq=3), NATTED, 309.0, table)
 
 
 def test_binding_expires_over_time() -> None:

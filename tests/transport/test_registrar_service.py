@@ -281,3 +281,43 @@ async def test_expiry_timer_drops_a_binding_when_it_runs_out(start_server, free_
 
         assert server.registrar.lookup(AOR) == [] and len(server.registrar.table) == 0
         assert (await api.get("/registrations")).json()["items"] == []
+
+
+async def test_lightweight_refresh_skips_the_challenge_only_when_on_and_for_its_own_binding(
+    start_server, free_port_for, udp_client
+) -> None:
+    # The alias spelling works as well as the guide's LIGTHWEIGHT.
+    params = "SS_SIP_REGISTRATION_LIGHTWEIGHT = On\n"
+    async with _switch(start_server, free_port_for, params) as (server, api):
+        await _phone(api)
+        client = await udp_client()
+        target = _udp(server)
+        assert (await _register_with_digest(server, client, expires=600)).status == 200
+        before = _only(server.registrar.lookup(AOR))
+
+        # Same source, Call-ID and contact, higher CSeq, no credentials: 200 at once.
+        refreshed = await _ask(client, target, _register(target, client.port, expires=900))
+
+        assert refreshed.status == 200
+        assert refreshed.get("Contact") == f"<sip:1001@127.0.0.1:{client.port}>;expires=900"
+        after = _only(server.registrar.lookup(AOR))
+        assert after.cseq > before.cseq and after.expires == 900
+        await server.registrar.flush()
+        listed = (await api.get("/registrations", params={"aor": AOR})).json()["items"]
+        assert [i["expires"] for i in listed] == [900]
+
+        # Another source port (the NAT moved, or someone else), another Call-ID, a removal:
+        # challenged as usual.
+        other = await udp_client()
+        moved = _register(target, client.port, expires=900)
+        assert (await _ask(other, target, moved)).status == 401
+        new_call = _register(target, client.port, expires=900, call_id="another@test")
+        assert (await _ask(client, target, new_call)).status == 401
+        removal = _register(target, client.port, expires=0)
+        assert (await _ask(client, target, removal)).status == 401
+        assert len(server.registrar.lookup(AOR)) == 1
+
+        # Off (the default): every REGISTER is challenged, applied without a restart.
+        server.params.apply_text("SS_SIP_REGISTRATION_LIGTHWEIGHT = Off\n")
+        again = _register(target, client.port, expires=900)
+        assert (await _ask(client, target, again)).status == 401

@@ -32,6 +32,7 @@ __all__ = [
     "RegistrarConfig",
     "canonical_aor",
     "is_behind_nat",
+    "lightweight_refresh",
     "process_register",
 ]
 
@@ -267,6 +268,49 @@ def _contact_changes(
     return changes
 
 
+def _refreshes(
+    request: Request, contact: NameAddr, source: Peer, now: float, table: BindingTable, aor: str
+) -> bool:
+    """Whether ``contact`` refreshes a live binding of ``aor`` that ``request`` may touch without
+    credentials: same contact, same Call-ID, same transport, source address and port, a higher
+    CSeq, and a nonzero expiry (removing a binding always needs credentials: a spoofed
+    datagram must not be able to cut a device off)."""
+    param = contact.param("expires")
+    if param == "0" or (param is None and request.expires == 0):
+        return False
+    old = table.find(aor, _contact_uri(contact))
+    if old is None or not old.live(now) or old.call_id != request.call_id:
+        return False
+    if request.cseq.seq <= old.cseq:
+        return False
+    was = old.source
+    return (was.transport.upper(), was.host, was.port) == (
+        source.transport.upper(),
+        source.host,
+        source.port,
+    )
+
+
+def lightweight_refresh(request: Request, source: Peer, now: float, table: BindingTable) -> bool:
+    """Whether ``request`` may be processed without a digest challenge under
+    SS_SIP_REGISTRATION_LIGTHWEIGHT: every Contact it lists refreshes a live binding of its
+    To AOR registered from this very source with this Call-ID, and its CSeq is higher.
+
+    What this trusts is the UDP source address and the Call-ID the device chose when it last
+    proved its password; the saving is one round trip and one digest per refresh. Anything
+    else (a query, ``*``, a new or moved contact, a removal, an expired binding) is challenged
+    as usual. Never raises: a request it cannot read is simply not a lightweight refresh.
+    """
+    try:
+        aor = canonical_aor(request.to.uri)
+        contacts = request.contacts
+        if not contacts:
+            return False
+        return all(_refreshes(request, c, source, now, table, aor) for c in contacts)
+    except (UriError, RemoteProtocolError, _Refused, ValueError):
+        return False
+
+
 def _check_unauthenticated(
     request: Request,
     contacts: list[NameAddr] | None,
@@ -276,20 +320,10 @@ def _check_unauthenticated(
     aor: str,
 ) -> None:
     """A request the driver did not authenticate (lightweight refresh, SS_SIP_REGISTRATION_
-    LIGHTWEIGHT) may only refresh or remove live bindings it already holds: same Call-ID, same
-    source address and transport. A query, ``*`` or a new contact needs credentials."""
-    if not contacts:
+    LIGHTWEIGHT) may only refresh live bindings it already holds (:func:`lightweight_refresh`).
+    A query, ``*``, a removal or a new contact needs credentials."""
+    if not contacts or not all(_refreshes(request, c, source, now, table, aor) for c in contacts):
         raise _Refused(403, "Forbidden (authentication required)")
-    here = (source.transport, source.host, source.port)
-    for contact in contacts:
-        old = table.find(aor, _contact_uri(contact))
-        if (
-            old is None
-            or not old.live(now)
-            or old.call_id != request.call_id
-            or (old.source.transport, old.source.host, old.source.port) != here
-        ):
-            raise _Refused(403, "Forbidden (authentication required)")
 
 
 def _remaining_bindings(
@@ -324,9 +358,10 @@ def process_register(
 
     ``authenticated_aor`` is the username (or ``sip:`` AOR) whose digest credentials the driver
     verified; None means the driver let the request through unauthenticated, which only allows
-    refreshing or removing bindings with the same Call-ID from the same source. ``to_tag`` is added
-    to To in the response (§8.2.6.2); ``wall_time`` (epoch seconds) fills the Date header (§10.3
-    step 8), which is left out when not given. ``table`` is changed only on a 200.
+    refreshing bindings with the same Call-ID from the same source (:func:`lightweight_refresh`).
+    ``to_tag`` is added to To in the response (§8.2.6.2); ``wall_time`` (epoch seconds) fills
+    the Date header (§10.3 step 8), which is left out when not given. ``table`` is changed only
+    on a 200.
     """
     if request.method != "REGISTER":
         raise ValueError(f"process_register got a {request.method}")

@@ -21,7 +21,9 @@ What it answers (RFC 3261 §8.2, in the order §8.2 inspects a request):
   not register (disabled, foreign source address) gets 403 with the reason, told only after
   its password checked out. A stale nonce is re-challenged
   with ``stale=true`` (RFC 7616 §3.3), as are malformed credentials and replays. Without a
-  registrar (unit tests of this class) every username is unknown.
+  registrar (unit tests of this class) every username is unknown. With
+  SS_SIP_REGISTRATION_LIGTHWEIGHT On, a refresh without credentials from the source and
+  Call-ID of a live binding (CSeq higher, same contacts) is answered 200 without a challenge.
 * Any other method we know but do not serve (SUBSCRIBE ...), and INVITE when no call engine is
   attached: 405 with Allow (§8.2.1).
 * A request with a To tag: 481, since no dialog exists (§8.2.2.2, §12.2.2); BYE likewise.
@@ -118,12 +120,18 @@ class BasicDispatcher:
         self._auth: DigestAuthenticator | None = None
         self.calls: CallEngine | None = None
         """The call engine, attached once the listeners are open (it needs their addresses)."""
+        self.outbound: Callable[[Event, Sender], bool] | None = None
+        """The switch's own registrations to carriers (``runtime.outbound``): takes the events
+        of its REGISTER transactions, after the call engine has passed on them."""
 
     # -- Dispatcher ------------------------------------------------------------------------------
 
     def dispatch(self, event: Event, sender: Sender) -> None:
         calls = self.calls
         if calls is not None and calls.handle(event, sender):
+            return
+        outbound = self.outbound
+        if outbound is not None and outbound(event, sender):
             return
         if isinstance(event, RequestReceived):
             if event.transaction is not None:
@@ -212,6 +220,8 @@ class BasicDispatcher:
         credentials = find_credentials(found, auth.realm)
         stale = False
         security = self._security
+        if credentials is None and self._lightweight(request, key, peer, sender, now):
+            return
         if credentials is not None:
             username = credentials.get("username")
             if security is not None and security.auth_suspended(peer.host, username, now):
@@ -242,6 +252,32 @@ class BasicDispatcher:
         header = challenge_header_name(code)
         challenges = tuple((header, value) for value in auth.challenges(now, stale=stale))
         self._answer(sender, key, request, code, headers=challenges)
+
+    def _lightweight(
+        self, request: Request, key: TransactionKey, peer: Peer, sender: Sender, now: float
+    ) -> bool:
+        """SS_SIP_REGISTRATION_LIGTHWEIGHT On: a refresh without credentials from the source
+        and Call-ID its binding was registered with is answered 200 at once (no 401 round trip
+        and no digest); anything else returns False and is challenged. A source suspended for
+        failed authentications gets no shortcut."""
+        registrar = self._registrar
+        if registrar is None or not registrar.lightweight():
+            return False
+        security = self._security
+        if security is not None and security.auth_suspended(peer.host, None, now):
+            return False
+        outcome = registrar.refresh(request, peer, now, to_tag=self._new_tag())
+        if outcome is None:
+            return False
+        if outcome.status != 200:
+            _log.info(
+                "lightweight REGISTER from %s answered %d %s",
+                peer,
+                outcome.status,
+                outcome.response.reason,
+            )
+        sender.send_response(key, outcome.response.with_header("Server", self._caps.product))
+        return True
 
     def _registered(
         self,

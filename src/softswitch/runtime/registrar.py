@@ -13,6 +13,9 @@ the glue the composition root wires around it (issue 4 §1):
   in-order queue drained by one writer task (one writer also keeps SQLite free of lock fights),
   with the monotonic expiry turned into wall-clock UTC. At start the live rows are loaded back
   (wall clock turned into monotonic), so bindings survive a restart.
+* **Lightweight refreshes** (SS_SIP_REGISTRATION_LIGTHWEIGHT On): a refresh from the source
+  and Call-ID a device last registered with is processed without a new challenge
+  (:meth:`RegistrarService.refresh`); Off, every REGISTER is challenged.
 * **Expiry.** One timer armed at the table's earliest expiry sweeps the table; expired rows are
   deleted periodically (the API already hides them by their ``expires_at``).
 """
@@ -36,6 +39,7 @@ from softswitch.registrar import (
     RegisterOutcome,
     RegistrarConfig,
     canonical_aor,
+    lightweight_refresh,
     process_register,
 )
 from softswitch.sip.events import Peer
@@ -205,19 +209,57 @@ class RegistrarService:
             to_tag=to_tag,
             wall_time=wall.timestamp(),
         )
-        if outcome.changes:
-            mono = self._now()  # the monotonic instant that ``wall`` names
-            upserts: list[StoredBinding] = []
-            removals: list[tuple[str, str]] = []
-            for change in outcome.changes:
-                binding = change.binding
-                if change.kind is ChangeKind.REMOVED:
-                    removals.append((binding.aor, binding.contact))
-                else:
-                    upserts.append(self._stored(binding, registrant, wall, mono))
-            self._enqueue(lambda: self._repo.save(upserts, removals))
-            self._arm_expiry()
+        self._persist(outcome, registrant, wall)
         return outcome
+
+    def lightweight(self) -> bool:
+        """SS_SIP_REGISTRATION_LIGTHWEIGHT (read per request: a change applies at once)."""
+        return self._params.get_bool("SS_SIP_REGISTRATION_LIGTHWEIGHT")
+
+    def refresh(
+        self, request: Request, source: Peer, now: float, *, to_tag: str
+    ) -> RegisterOutcome | None:
+        """A lightweight refresh (SS_SIP_REGISTRATION_LIGTHWEIGHT On): process ``request``
+        without credentials when it only refreshes live bindings this source registered with
+        this Call-ID (``registrar.lightweight_refresh``), and its device may still register.
+        None when it is not such a refresh (or the parameter is Off): challenge it as usual."""
+        if not self.lightweight() or not lightweight_refresh(request, source, now, self.table):
+            return None
+        # The AOR's user part is the digest username it was registered with (§10.3 step 4
+        # as ``process_register`` applies it), so the device is looked up again: a phone
+        # disabled or deleted since then is challenged, and refused after its password.
+        user = canonical_aor(request.to.uri).partition(":")[2].rpartition("@")[0]
+        registrant = self.registrant(user, source) if user else None
+        if registrant is None or registrant.refusal is not None:
+            return None
+        wall = self._wall()
+        outcome = process_register(
+            request,
+            source,
+            now,
+            self.config(),
+            self.table,
+            None,
+            to_tag=to_tag,
+            wall_time=wall.timestamp(),
+        )
+        self._persist(outcome, registrant, wall)
+        return outcome
+
+    def _persist(self, outcome: RegisterOutcome, registrant: Registrant, wall: datetime) -> None:
+        if not outcome.changes:
+            return
+        mono = self._now()  # the monotonic instant that ``wall`` names
+        upserts: list[StoredBinding] = []
+        removals: list[tuple[str, str]] = []
+        for change in outcome.changes:
+            binding = change.binding
+            if change.kind is ChangeKind.REMOVED:
+                removals.append((binding.aor, binding.contact))
+            else:
+                upserts.append(self._stored(binding, registrant, wall, mono))
+        self._enqueue(lambda: self._repo.save(upserts, removals))
+        self._arm_expiry()
 
     # -- reading -----------------------------------------------------------------------------
 

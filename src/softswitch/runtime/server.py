@@ -36,6 +36,8 @@ from softswitch.manage.param_sync import ParamSync
 from softswitch.operators import OperatorService
 from softswitch.params import ParamChange, ParamStore, load_catalog, resend_interval
 from softswitch.runtime.dispatcher import BasicDispatcher, Capabilities
+from softswitch.runtime.keepalive import KeepAliveService
+from softswitch.runtime.outbound import OutboundRegistrations
 from softswitch.runtime.registrar import RegistrarService
 from softswitch.runtime.reports_job import DailyReports
 from softswitch.runtime.security import SecurityService
@@ -218,7 +220,9 @@ class Server:
         self.registrar: RegistrarService | None = None
         self.cdrs: CdrWriter | None = None
         self.calls: CallEngine | None = None
+        self.outbound: OutboundRegistrations | None = None
         self.security: SecurityService | None = None
+        self.keepalive: KeepAliveService | None = None
         self.listening: list[tuple[str, HostPort]] = []
         self._unsubscribe: list[Callable[[], None]] = []
 
@@ -250,7 +254,7 @@ class Server:
         security.start()
         dispatcher = BasicDispatcher(
             params,
-            Capabilities(allow=SERVED_METHODS, supported=frozenset(), product=PRODUCT),
+            Capabilities(allow=SERVED_METHODS, supported=frozenset({"timer"}), product=PRODUCT),
             default_realm=addresses[0].host if addresses else "softswitch",
             new_tag=endpoint.ids.tag,
             algorithms=tuple(Algorithm(name) for name in settings.sip_digest_algorithms),
@@ -285,6 +289,13 @@ class Server:
         except BaseException:
             await self.stop()
             raise
+        # NAT keep-alives (issue 7 §2) leave from the UDP listeners just opened; stopped
+        # with the parameter subscriptions, first thing in stop().
+        keepalive = self.keepalive = KeepAliveService(
+            params, registrar.table, lambda: driver.udp_listeners
+        )
+        keepalive.start()
+        self._unsubscribe.append(keepalive.stop)
         assert self.snapshots is not None and self.cdrs is not None
         self.calls = dispatcher.calls = CallEngine(
             params,
@@ -305,6 +316,13 @@ class Server:
             shield=security,
         )
         self.calls.attach(driver)
+        # Our own registrations to carriers that require them (issue 7 §3).
+        snapshots = self.snapshots
+        outbound = self.outbound = OutboundRegistrations(
+            params, lambda: snapshots.current, self._call_addresses(), endpoint.ids, product=PRODUCT
+        )
+        dispatcher.outbound = outbound.handle
+        outbound.start(driver)
 
     def _call_addresses(self) -> dict[str, Local]:
         """Our address per transport for calls' Via and Contact: the first listener of each,
@@ -441,6 +459,9 @@ class Server:
         if self.calls is not None:
             await self.calls.stop()  # CDRs being written finish first
             self.calls = None
+        if self.outbound is not None:
+            await self.outbound.stop()  # un-REGISTERs go out before the sockets close
+            self.outbound = None
         if self.driver is not None:
             await self.driver.close()
             self.driver = None
