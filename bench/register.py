@@ -33,9 +33,7 @@ import itertools
 import os
 import platform
 import re
-import resource
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from cps import cpu_seconds, free_port, own_cpu  # the same /proc readings as the call-rate bench
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 from softswitch.sip.digest import Algorithm, ha1, request_digest
@@ -54,42 +53,12 @@ SWITCH_IP = "127.0.0.1"
 PHONE_IP = "127.0.0.2"
 PASSWORD = "bench-register-admin-password"
 PHONE_PASSWORD = "bench-phone-secret-1"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 ANSWER_TIMEOUT = 2.0
 """A phone whose answer is this late resends a fresh refresh (counted as lost)."""
 
 _NONCE = re.compile(rb'nonce="([^"]+)"')
 _OPAQUE = re.compile(rb'opaque="([^"]+)"')
 _REALM = re.compile(rb'realm="([^"]+)"')
-
-
-def free_port(ip: str) -> int:
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind((ip, 0))
-            port = int(udp.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-                try:
-                    tcp.bind((ip, port))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError(f"no free port on {ip}")
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, in seconds (fields 14 and 15 of stat(5))."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
-    except OSError:
-        return 0.0
-    fields = text.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def own_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 class Switch:

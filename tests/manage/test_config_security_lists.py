@@ -7,28 +7,20 @@ errors carry their YAML path; prune deletes the entries the file lacks."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
+from test_config_file import WHO, apply_text, context, count, export_text
 
 from fixtures.database import database_url as database_url
 from fixtures.database import engine as engine
 from fixtures.database import postgres_url as postgres_url
-from softswitch.manage import ChangeFeed, ManageContext, Who
-from softswitch.manage.config_file import ConfigInvalid, export_config, parse_text, render
-from softswitch.manage.config_plan import Change, Plan, apply_plan, plan_config
-from softswitch.operators import SYSTEM
-from softswitch.params import ParamStore, load_catalog
-from softswitch.storage import create_engine, sessions, upgrade_engine
+from softswitch.manage import ManageContext
+from softswitch.manage.config_file import ConfigInvalid, parse_text
+from softswitch.manage.config_plan import Change, apply_plan, plan_config
+from softswitch.storage import create_engine, upgrade_engine
 from softswitch.storage.models import AuditEntry, SecurityListEntry
-from softswitch.storage.repos import ChangeFeedRepo
-
-NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
-WHO = Who(SYSTEM, "test")
 
 DOC = """
 version: 1
@@ -44,31 +36,6 @@ security_list_entries:
   - {list_type: whitelist, kind: callee, value: '+44207', account: C1}
   - {list_type: blacklist, kind: caller, value: '1900'}
 """
-
-
-def context(engine: AsyncEngine) -> ManageContext:
-    factory = sessions(engine)
-    return ManageContext(
-        sessions=factory,
-        params=ParamStore(load_catalog()),
-        clock=lambda: NOW,
-        feed=ChangeFeed(ChangeFeedRepo(factory)),
-    )
-
-
-async def apply_text(ctx: ManageContext, text: str, *, prune: bool = False) -> Plan:
-    plan = await plan_config(ctx, parse_text(text), prune=prune)
-    await apply_plan(ctx, WHO, plan)
-    return plan
-
-
-async def export_text(ctx: ManageContext) -> str:
-    return render(await export_config(ctx))
-
-
-async def count(engine: AsyncEngine, model: type[Any]) -> int:
-    async with sessions(engine)() as session:
-        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
 
 
 @pytest.fixture
