@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from softswitch.sip.headers import header_key
 from softswitch.sip.message import HeaderField, Request, Response
 from softswitch.sip.status import make_response
 from softswitch.sip.uri import SipUri, TelUri, UriError, parse_uri
@@ -24,6 +25,7 @@ from softswitch.sip.uri_escape import unescape
 __all__ = [
     "RELAYED_HEADERS",
     "Local",
+    "authorized",
     "callee_number",
     "caller_number",
     "invite",
@@ -136,7 +138,7 @@ def invite(
     """
     make = HeaderField.make
     fields = [
-        make("Via", f"SIP/2.0/{local.transport.upper()} {local.sent_by};branch={branch};rport"),
+        make("Via", _via(local, branch)),
         make("Max-Forwards", str(max_forwards)),
         make("From", f"{from_addr};tag={from_tag}"),
         make("To", to_addr),
@@ -161,6 +163,38 @@ def invite(
         body = b""
     fields.append(make("Content-Length", str(len(body))))
     return Request("INVITE", ruri, fields, body)
+
+
+def _via(local: Local, branch: str) -> str:
+    return f"SIP/2.0/{local.transport.upper()} {local.sent_by};branch={branch};rport"
+
+
+def authorized(
+    request: Request,
+    *,
+    local: Local,
+    branch: str,
+    header: str,
+    credentials: Iterable[str],
+) -> Request:
+    """``request`` (an INVITE of ours) sent again with digest credentials after a 401/407.
+
+    RFC 3261 §22.2: the retry is a new transaction of the same request, so it keeps Call-ID,
+    From tag, To, Request-URI and body, takes the next CSeq number and a new branch. ``header``
+    (Authorization or Proxy-Authorization) replaces earlier lines of the same name; credentials
+    for the other name stay, since a proxy and the UAS behind it may both challenge (§22.3).
+    """
+    cseq = request.cseq
+    retry: Request = request.replacing("Via", _via(local, branch)).replacing(
+        "CSeq", f"{cseq.seq + 1} {cseq.method}"
+    )
+    fields = [field for field in retry.headers if field.key != header_key(header)]
+    at = next(
+        (i for i, field in enumerate(fields) if field.key == header_key("Content-Length")),
+        len(fields),
+    )
+    fields[at:at] = [HeaderField.make(header, value) for value in credentials]
+    return Request(retry.method, retry.uri, fields, retry.body)
 
 
 def response_to(

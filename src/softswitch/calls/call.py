@@ -23,6 +23,7 @@ from softswitch.calls.table import Holder
 from softswitch.cdr.record import TerminationReason
 from softswitch.routing import GatewayRoute
 from softswitch.sip.dialog import Dialog
+from softswitch.sip.digest_client import DigestClient
 from softswitch.sip.events import Peer
 from softswitch.sip.message import Request, Response
 from softswitch.sip.session_timer import LegTimer, TimerSettings
@@ -103,6 +104,12 @@ class Attempt:
     status: int | None = None
     reason: str = ""
     rseqs: set[int] = field(default_factory=set)
+    challenges: int = 0
+    """401/407s of this attempt answered with credentials (bounded by the call's
+    ``auth_retries``); ``request`` and ``key`` are then those of the latest INVITE."""
+    digest: DigestClient | None = None
+    """The carrier account's digest client, kept for the attempt so a nonce answered twice
+    gets the next nonce-count (RFC 7616 §3.4)."""
 
 
 @dataclass(slots=True)
@@ -175,6 +182,9 @@ class Call:
     meter: Meter | None = None
     sessions: TimerSettings = field(default_factory=TimerSettings)
     """The session-timer parameters read when the call started (``sip.session_timer``)."""
+    auth_retries: int = 0
+    """SS_SIP_AUTHENTICATION_RETRY when the call was routed: how many challenges of one
+    attempt are answered."""
     alive_until: float | None = None
     """The last proof of life of a call ended by its session timer: its hold time ends there,
     not at the BYE (a dead peer is not billed for the interval it took to notice)."""

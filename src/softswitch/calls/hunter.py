@@ -11,6 +11,11 @@ the carrier, relays the 2xx to the caller, retransmits it until the caller's ACK
 An attempt given up (failover, the caller's CANCEL) is CANCELled once it had a provisional
 (§9.1: not before); if it answers anyway, its 2xx is ACKed and the dialog ended with BYE (§15).
 
+A carrier that answers an INVITE with 401/407 is answered with the credentials of the switch's
+account there (the gateway's ``register_username``/``register_password``): the same INVITE goes
+again as a new transaction of the same attempt, at most SS_SIP_AUTHENTICATION_RETRY times; a
+further challenge, or none we can answer, is an ordinary failure of the attempt (RFC 3261 §22.2).
+
 A callback call (RFC 3725 flow I) hunts twice: first for A with an INVITE without SDP, whose
 2xx carries A's offer; then for B with that offer; B's answer goes to A in our ACK.
 """
@@ -18,6 +23,7 @@ A callback call (RFC 3725 flow I) hunts twice: first for A with an INVITE withou
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -50,7 +56,8 @@ from softswitch.params import ParamStore
 from softswitch.routing import GatewayRoute, QualityWindows
 from softswitch.sdp import SdpError, parse
 from softswitch.sip.dialog import Dialog
-from softswitch.sip.errors import ProtocolError
+from softswitch.sip.digest_client import DigestClient
+from softswitch.sip.errors import ProtocolError, RemoteProtocolError
 from softswitch.sip.message import Response
 from softswitch.sip.session_timer import (
     TIMER,
@@ -109,6 +116,7 @@ class Hunter:
         order: Callable[[Call, Snapshot], Order | None] | None = None,
         answered: Callable[[Call], None] | None = None,
         sessions: Sessions | None = None,
+        random_bytes: Callable[[int], bytes] = os.urandom,
     ) -> None:
         self._wire = wire
         self._params = params
@@ -123,6 +131,7 @@ class Hunter:
         self._order = order
         self._answered = answered
         self._sessions = sessions
+        self._random = random_bytes
         self.answered_total = 0
 
     def route(
@@ -155,6 +164,7 @@ class Hunter:
             stop_after_rtp_start=self._params.get_bool("SS_GATEWAY_SWITCH_STOP_AFTER_RTP_START"),
         )
         call.hunt = Hunt(policy, [t.failover_codes for t in targets])
+        call.auth_retries = self._params.get_int("SS_SIP_AUTHENTICATION_RETRY")
         call.offer = (body, content_type)
         self._decide(call, call.hunt.start(now))
 
@@ -304,6 +314,12 @@ class Hunter:
             if isinstance(decision, Connect):
                 self._connect(call, attempt, response, now)
             return
+        if (
+            status in (401, 407)
+            and not hunt.finished
+            and self._answer_challenge(call, attempt, response)
+        ):
+            return
         attempt.status = status
         attempt.reason = response.reason
         self._release_gateway(call, attempt)
@@ -312,6 +328,67 @@ class Hunter:
         if hunt.finished:
             return
         self._decide(call, hunt.handle(FinalResponse(status), now))
+
+    def _answer_challenge(self, call: Call, attempt: Attempt, response: Response) -> bool:
+        """Send the attempt's INVITE again with credentials for a 401/407 (RFC 3261 §22.2);
+        False when it is a failure instead: the limit reached, no account at this carrier, or
+        no challenge we can answer.
+
+        The 401/407 itself was ACKed by its INVITE client transaction (§17.1.1.3). The retry is
+        a new transaction of the same attempt: the hunt's INVITE timeout keeps running, the
+        gateway's line stays taken, and the CDR keeps one entry with the attempt's last answer.
+        """
+        if attempt.challenges >= call.auth_retries:
+            return False
+        account = self._carrier_account(attempt)
+        if account is None:
+            return False
+        status = response.status
+        try:
+            challenges = response.auth(
+                "www-authenticate" if status == 401 else "proxy-authenticate"
+            )
+        except RemoteProtocolError:
+            return False
+        if attempt.digest is None:
+            attempt.digest = DigestClient(account[0], account[1], self._random)
+        request = attempt.request
+        credentials = attempt.digest.answer_all(challenges, request.method, request.uri)
+        if not credentials:
+            return False
+        attempt.challenges += 1
+        retry = build.authorized(
+            request,
+            local=attempt.leg.local,
+            branch=self._wire.ids.branch(),
+            header="Authorization" if status == 401 else "Proxy-Authorization",
+            credentials=credentials,
+        )
+        wire = self._wire
+        # The challenged transaction is over (a retransmitted 401/407 is absorbed by it); the
+        # attempt now follows the new one, which is also what a CANCEL must name (§9.1).
+        wire.client.pop(attempt.key, None)
+        leg = attempt.leg
+        if leg.dialog is not None:
+            wire.dialogs.pop(leg.dialog.id, None)
+            leg.dialog = None
+        attempt.request = retry
+        attempt.provisional = False
+        attempt.rseqs.clear()
+        attempt.key = wire.send().send_request(retry, attempt.target.peer)
+        wire.client[attempt.key] = AttemptRef(call, attempt)
+        return True
+
+    def _carrier_account(self, attempt: Attempt) -> tuple[str, str] | None:
+        """The switch's username and password at the attempt's gateway (its ``register_*``
+        fields, the account it registers with), from the current snapshot."""
+        gateway = attempt.target.gateway
+        if gateway is None:
+            return None
+        info = self._snapshots.current.gateways.get(gateway.id)
+        if info is None or not info.register_username or info.register_password is None:
+            return None
+        return info.register_username, info.register_password
 
     def _late_response(self, attempt: Attempt, response: Response) -> None:
         """A response of an attempt we gave up: CANCEL on its first provisional; ACK and BYE a
