@@ -217,6 +217,24 @@ class Sampler:
 # -- the switch --------------------------------------------------------------------------------
 
 
+def switch_env(workdir: Path, sip_port: int, http_port: int) -> dict[str, str]:
+    """The environment of a benchmarked ``softswitch run``: this machine's, without any
+    SOFTSWITCH_* of the shell, plus the data directory, ports, admin password and quiet log."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOFTSWITCH_")}
+    env.update(
+        {
+            "SOFTSWITCH_DATA_DIR": str(workdir / "data"),
+            "SOFTSWITCH_ADMIN_PASSWORD": PASSWORD,
+            "SOFTSWITCH_SIP_LISTEN": f"{SWITCH_IP}:{sip_port}",
+            "SOFTSWITCH_SIP_TLS_LISTEN": "",
+            "SOFTSWITCH_HTTP_LISTEN": f"{SWITCH_IP}:{http_port}",
+            "SOFTSWITCH_LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
 @dataclass
 class Switch:
     """One ``softswitch run`` subprocess, configured for the benchmark through its API."""
@@ -254,18 +272,7 @@ class Switch:
     def start(self) -> Switch:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.sip_port, self.http_port = free_port(SWITCH_IP), free_port(SWITCH_IP)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SOFTSWITCH_")}
-        env.update(
-            {
-                "SOFTSWITCH_DATA_DIR": str(self.workdir / "data"),
-                "SOFTSWITCH_ADMIN_PASSWORD": PASSWORD,
-                "SOFTSWITCH_SIP_LISTEN": f"{SWITCH_IP}:{self.sip_port}",
-                "SOFTSWITCH_SIP_TLS_LISTEN": "",
-                "SOFTSWITCH_HTTP_LISTEN": f"{SWITCH_IP}:{self.http_port}",
-                "SOFTSWITCH_LOG_LEVEL": "WARNING",
-                "PYTHONUNBUFFERED": "1",
-            }
-        )
+        env = switch_env(self.workdir, self.sip_port, self.http_port)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [str(SOFTSWITCH), "run"],

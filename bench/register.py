@@ -42,7 +42,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from cps import cpu_seconds, free_port, own_cpu  # the same /proc readings as the call-rate bench
+from cps import (  # the same switch launch and /proc readings as the call-rate bench
+    PASSWORD,
+    cpu_seconds,
+    free_port,
+    own_cpu,
+    switch_env,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 from softswitch.sip.digest import Algorithm, ha1, request_digest
@@ -51,7 +57,6 @@ REPO = Path(__file__).resolve().parent.parent
 SOFTSWITCH = REPO / ".venv" / "bin" / "softswitch"
 SWITCH_IP = "127.0.0.1"
 PHONE_IP = "127.0.0.2"
-PASSWORD = "bench-register-admin-password"
 PHONE_PASSWORD = "bench-phone-secret-1"
 ANSWER_TIMEOUT = 2.0
 """A phone whose answer is this late resends a fresh refresh (counted as lost)."""
@@ -72,17 +77,7 @@ class Switch:
         self.api = httpx.Client(base_url=f"http://{SWITCH_IP}:{self.http_port}/api/v1", timeout=10)
 
     def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SOFTSWITCH_")}
-        env.update(
-            {
-                "SOFTSWITCH_DATA_DIR": str(self.workdir / "data"),
-                "SOFTSWITCH_ADMIN_PASSWORD": PASSWORD,
-                "SOFTSWITCH_SIP_LISTEN": f"{SWITCH_IP}:{self.sip_port}",
-                "SOFTSWITCH_SIP_TLS_LISTEN": "",
-                "SOFTSWITCH_HTTP_LISTEN": f"{SWITCH_IP}:{self.http_port}",
-                "SOFTSWITCH_LOG_LEVEL": "WARNING",
-            }
-        )
+        env = switch_env(self.workdir, self.sip_port, self.http_port)
         log = (self.workdir / "softswitch.log").open("ab")
         self.process = subprocess.Popen(
             [str(SOFTSWITCH), "run"], cwd=self.workdir, env=env, stdout=log, stderr=log
