@@ -250,6 +250,9 @@ class Switch:
     """``off``: a postpaid account with ample credit and no rate table (CDRs only);
     ``prepaid``: a prepaid account with a rate table, a carrier rate table and a balance, so
     every call is rated, reserves credit in the database and is settled into the ledger."""
+    prefix: list[str] = field(default_factory=list)
+    """Words before the command, e.g. ``["taskset", "-c", "0"]`` (it execs: the PID is the
+    switch's)."""
 
     @property
     def pid(self) -> int:
@@ -275,7 +278,7 @@ class Switch:
         env = switch_env(self.workdir, self.sip_port, self.http_port)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [str(SOFTSWITCH), "run"],
+                [*self.prefix, str(SOFTSWITCH), "run"],
                 cwd=self.workdir,
                 env=env,
                 stdout=log,
@@ -436,6 +439,8 @@ class Sipp:
     workdir: Path
     args: list[str]
     process: subprocess.Popen[bytes] | None = None
+    prefix: list[str] = field(default_factory=list)
+    """Words before ``sipp``, e.g. ``["taskset", "-c", "1"]`` (it execs: the PID is SIPp's)."""
 
     @property
     def dir(self) -> Path:
@@ -443,7 +448,8 @@ class Sipp:
 
     def start(self) -> Sipp:
         self.dir.mkdir(parents=True, exist_ok=True)
-        command = [SIPP, *self.args, "-nostdin", "-trace_stat", "-stf", "stats.csv", "-fd", "1"]
+        command = [*self.prefix, SIPP, *self.args, "-nostdin", "-trace_stat", "-stf", "stats.csv"]
+        command += ["-fd", "1"]
         command += ["-trace_err", "-error_file", "errors.log"]
         (self.dir / "command").write_text(" ".join(command) + "\n")
         with (self.dir / "stdout.log").open("wb") as out:
@@ -495,8 +501,17 @@ class Sipp:
             stop_pid(self.process, 10)
 
 
-def uas(workdir: Path, name: str, port: int, timeout_s: int) -> Sipp:
-    """The carrier: SIPp's built-in ``uas`` (180, 200, then waits for the BYE).
+def uas(
+    workdir: Path,
+    name: str,
+    port: int,
+    timeout_s: int,
+    *,
+    scenario: Path | None = None,
+    prefix: list[str] | None = None,
+) -> Sipp:
+    """The carrier: SIPp's built-in ``uas`` (180, 200, then waits for the BYE), or the
+    ``scenario`` file given instead; ``prefix`` as in :class:`Sipp`.
 
     Unexpected messages do not abort its calls (``-abortunexp``): SIPp 3.6 takes a
     retransmitted INVITE (the switch lost the 180/200 in a full receive buffer and, as RFC 3261
@@ -504,9 +519,10 @@ def uas(workdir: Path, name: str, port: int, timeout_s: int) -> Sipp:
     call, so the 200 is never retransmitted and the call hangs until the caller gives up: a
     failure of the benchmark's carrier, not of the switch. With the call kept, the 200's own
     retransmissions reach the switch and the BYE is answered."""
-    args = ["-sn", "uas", "-i", UAS_IP, "-p", str(port), "-timeout", f"{timeout_s}s"]
+    args = ["-sf", str(scenario)] if scenario is not None else ["-sn", "uas"]
+    args += ["-i", UAS_IP, "-p", str(port), "-timeout", f"{timeout_s}s"]
     args += ["-default_behaviors", "all,-abortunexp"]
-    sipp = Sipp(name, workdir, args).start()
+    sipp = Sipp(name, workdir, args, prefix=list(prefix or [])).start()
     sipp.wait_bound(UAS_IP, port)
     return sipp
 
@@ -514,26 +530,29 @@ def uas(workdir: Path, name: str, port: int, timeout_s: int) -> Sipp:
 def uac(
     workdir: Path,
     name: str,
-    switch: Switch,
+    switch: Switch | str,
     *,
     rate: float,
     calls: int,
     hold_ms: int,
     timeout_s: int,
     limit: int | None = None,
+    prefix: list[str] | None = None,
 ) -> Sipp:
-    """The customer: SIPp's built-in ``uac`` (INVITE, ACK, hold, BYE) through the switch, with
-    responses matched to their transaction (``scenarios/uac.xml``: the built-in one takes any
-    200 for the answer to its BYE, a late 200 to the INVITE included)."""
+    """The customer: SIPp's built-in ``uac`` (INVITE, ACK, hold, BYE) through the switch (or
+    any ``host:port``), with responses matched to their transaction (``scenarios/uac.xml``: the
+    built-in one takes any 200 for the answer to its BYE, a late 200 to the INVITE included);
+    ``prefix`` as in :class:`Sipp`."""
     port = str(free_port(UAC_IP))
-    args = [f"{SWITCH_IP}:{switch.sip_port}", "-sf", str(SCENARIOS / "uac.xml")]
+    target = switch if isinstance(switch, str) else f"{SWITCH_IP}:{switch.sip_port}"
+    args = [target, "-sf", str(SCENARIOS / "uac.xml")]
     args += ["-i", UAC_IP, "-p", port]
     args += ["-s", CALLEE, "-r", f"{rate:g}", "-m", str(calls), "-d", str(hold_ms)]
     args += ["-recv_timeout", str(RECV_TIMEOUT_MS), "-timeout", f"{timeout_s}s", "-timeout_error"]
     args += ["-trace_rtt", "-rtt_freq", "1"]
     if limit is not None:
         args += ["-l", str(limit)]
-    return Sipp(name, workdir, args).start()
+    return Sipp(name, workdir, args, prefix=list(prefix or [])).start()
 
 
 def _int(row: dict[str, str], name: str) -> int:
