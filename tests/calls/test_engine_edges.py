@@ -9,6 +9,7 @@ carrier's reliable 183 (PRACKed on its own leg, relayed unreliably), and the cal
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -19,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from softswitch.calls.call import Call
 from softswitch.calls.control import CallbackRequest
 from softswitch.runtime.server import Server
 from softswitch.sip import Request, Response, make_response, parse_message
@@ -533,3 +535,43 @@ async def test_a_mapping_gateway_authenticating_by_digest_is_challenged_then_rou
     cdr = await _cdr(bed, "edge-digest")
     assert cdr["mapping_gateway_id"] == trunk.json()["id"]
     assert cdr["account_id"] == other.json()["id"]
+
+
+async def test_a_finished_call_is_freed_without_the_cyclic_garbage_collector(bed: Bed) -> None:
+    """The running switch leaves full collections to a rare scheduled pass (runtime/heap.py),
+    so a call must not sit in a reference cycle once it ends: its objects would wait for that
+    pass. With the collector off, an answered, ACKed and hung-up call must be gone by
+    reference counting alone once its CDR is written."""
+    gc.collect()
+    gc.disable()
+    try:
+        uri = _invite_uri(bed)
+        bed.caller.send(
+            _request_from(bed.caller, "INVITE", uri, call_id="edge-gc", body=SDP_A), *bed.sip
+        )
+        invite = await _next(bed.gateway, lambda m: isinstance(m, Request) and m.method == "INVITE")
+        assert isinstance(invite, Request)
+        ok = _answer(invite, 200, tag="gw-gc", client=bed.gateway, host="127.0.0.3", body=SDP_B)
+        bed.gateway.send(ok, "127.0.0.1", bed.sip[1])
+        answer = await _next(bed.caller, lambda m: isinstance(m, Response) and m.status == 200)
+        assert isinstance(answer, Response)
+        to = answer.get("to") or ""
+        bed.caller.send(_request_from(bed.caller, "ACK", uri, call_id="edge-gc", to=to), *bed.sip)
+        await _next(bed.gateway, lambda m: isinstance(m, Request) and m.method == "ACK")
+        bye = _request_from(bed.caller, "BYE", uri, call_id="edge-gc", to=to, cseq=2)
+        bed.caller.send(bye, *bed.sip)
+        their_bye = await _next(bed.gateway, lambda m: isinstance(m, Request) and m.method == "BYE")
+        assert isinstance(their_bye, Request)
+        bed.gateway.send(bytes(make_response(their_bye, 200)), "127.0.0.1", bed.sip[1])
+        await _next(bed.caller, lambda m: isinstance(m, Response) and m.cseq.method == "BYE")
+        assert (await _cdr(bed, "edge-gc"))["termination_reason"] == "CallerHangup"
+        await asyncio.sleep(0.2)  # the CDR task and the call's last callbacks finish
+
+        left = [
+            o
+            for o in gc.get_objects()
+            if isinstance(o, Call) and o.inbound is not None and o.inbound.call_id == "edge-gc"
+        ]
+        assert left == []
+    finally:
+        gc.enable()

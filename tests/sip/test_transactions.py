@@ -241,3 +241,35 @@ def test_fire_only_acts_on_armed_timers(machine: Machine[Any], timers: list[Time
             tx.fire(timer, token, now)
             assert tx.state is _expected(machine, before, TIMER_INPUTS[timer], False)
             assert tx.fire(timer, token, now) == []  # a stale token is ignored
+
+
+@pytest.mark.parametrize("peer", (UDP, TCP), ids=lambda p: p.transport)
+def test_a_lingering_server_transaction_keeps_bytes_and_tags_but_lets_go_of_parsed_messages(
+    peer: Peer,
+) -> None:
+    tx = _new(nist.MACHINE, peer)
+    assert tx.request.from_.tag  # a view the TU read, now cached
+    assert tx.request._cache  # type: ignore[attr-defined]
+    ok = response_to(tx.request, 200, to_tag="done")
+    tx.handle(Input.TU_2XX, 1.0, ok, peer)
+
+    if not peer.reliable:  # Timer J is 0 on a reliable transport: Terminated at once
+        assert tx.state is nist.State.COMPLETED and nist.State.COMPLETED in nist.MACHINE.lingering
+        assert tx.last_response is None and tx.request._cache == {}  # type: ignore[attr-defined]
+        assert (tx.last_response_bytes, tx.last_response_tag) == (bytes(ok), "done")
+        again = tx.handle(Input.RETRANSMIT, 2.0, tx.request, peer)
+        assert again == [Outgoing(bytes(ok), peer, tx.key)]
+        assert tx.request.from_.tag  # a view is rebuilt on demand
+
+
+def test_the_client_invite_lingers_in_completed_with_its_ack_bytes() -> None:
+    tx = _new(ict.MACHINE, UDP)
+    tx.start(0.0)
+    busy = response_to(tx.request, 486)
+    first = tx.handle(Input.FINAL_NON2XX, 1.0, busy, UDP)
+    (ack,) = [e for e in first if isinstance(e, Outgoing)]
+    assert tx.state is ict.State.COMPLETED and tx.make_ack is None
+    # The 486 again: the same ACK, from the bytes kept.
+    assert [
+        e for e in tx.handle(Input.FINAL_NON2XX, 2.0, busy, UDP) if isinstance(e, Outgoing)
+    ] == [ack]

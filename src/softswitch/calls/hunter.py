@@ -27,6 +27,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import partial
 from typing import Protocol
 
 from softswitch.calls import build
@@ -564,23 +565,28 @@ class Hunter:
         64*T1 the call is cleared with BYE on both legs."""
         reliable = call.caller.peer.reliable
         deadline = self._wire.now() + _ACK_WAIT
-
-        def resend() -> None:
-            call.timers.pop("2xx", None)
-            if call.acked or call.ended:
-                return
-            if self._wire.now() >= deadline:
-                self._clear(call, R.ACK_TIMEOUT, "caller")
-                return
-            if not reliable and call.answer is not None and call.inbound_key is not None:
-                self._wire.send().send_response(call.inbound_key, call.answer)
-            call.retransmit_interval = min(call.retransmit_interval * 2, _T2)
-            call.timers["2xx"] = self._wire.later(
-                min(call.retransmit_interval, max(0.0, deadline - self._wire.now())), resend
-            )
-
         call.retransmit_interval = 0.5
-        call.timers["2xx"] = self._wire.later(_ACK_WAIT if reliable else 0.5, resend)
+        call.timers["2xx"] = self._wire.later(
+            _ACK_WAIT if reliable else 0.5, partial(self._resend_answer, call, deadline, reliable)
+        )
+
+    def _resend_answer(self, call: Call, deadline: float, reliable: bool) -> None:
+        # A method and a partial, not a closure that re-arms itself: such a closure is a
+        # reference cycle (function -> cell -> function) holding the whole call until the
+        # garbage collector's next full pass.
+        call.timers.pop("2xx", None)
+        if call.acked or call.ended:
+            return
+        if self._wire.now() >= deadline:
+            self._clear(call, R.ACK_TIMEOUT, "caller")
+            return
+        if not reliable and call.answer is not None and call.inbound_key is not None:
+            self._wire.send().send_response(call.inbound_key, call.answer)
+        call.retransmit_interval = min(call.retransmit_interval * 2, _T2)
+        call.timers["2xx"] = self._wire.later(
+            min(call.retransmit_interval, max(0.0, deadline - self._wire.now())),
+            partial(self._resend_answer, call, deadline, reliable),
+        )
 
     def _arm_max_duration(self, call: Call) -> None:
         """The call is answered and confirmed on our side: arm its time limits (the

@@ -35,6 +35,7 @@ from softswitch.manage import ChangeFeed, Unavailable
 from softswitch.manage.param_sync import ParamSync
 from softswitch.operators import OperatorService
 from softswitch.params import ParamChange, ParamStore, load_catalog, resend_interval
+from softswitch.runtime import heap
 from softswitch.runtime.dispatcher import BasicDispatcher, Capabilities
 from softswitch.runtime.keepalive import KeepAliveService
 from softswitch.runtime.outbound import OutboundRegistrations
@@ -500,12 +501,16 @@ class Server:
 async def serve(settings: Settings, params: ParamStore, stop: asyncio.Event) -> None:
     """Run a :class:`Server` until ``stop`` is set."""
     server = Server(settings, params)
+    collections = heap.FullCollections()
     try:
         await server.start()
+        heap.settle()
+        collections.start()
         _log.info("%s ready (data in %s)", PRODUCT, settings.data_dir)
         await stop.wait()
         _log.info("stopping")
     finally:
+        await collections.stop()
         await server.stop()
 
 

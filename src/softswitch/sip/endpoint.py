@@ -431,8 +431,7 @@ class Endpoint:
         without one (only the 100 went out) a tag is chosen and remembered, so a second CANCEL and
         the TU's 487 (told it by :class:`CancelReceived`) carry the same one.
         """
-        sent = invite.last_response
-        tag = sent.to.tag if sent is not None else None
+        tag = invite.last_response_tag
         if tag:
             return tag
         remembered = self._tags.get(invite.key)
@@ -454,8 +453,8 @@ class Endpoint:
             return tx
         # RFC 2543 matching (§17.2.3) also compares To tags; an ACK carries the tag we sent.
         expected = tx.request.to.tag
-        if request.method == "ACK" and tx.last_response is not None:
-            expected = tx.last_response.to.tag or expected
+        if request.method == "ACK" and tx.last_response_bytes is not None:
+            expected = tx.last_response_tag or expected
         return tx if request.to.tag == expected else None
 
     def _new_server(

@@ -60,6 +60,7 @@ MACHINE: Machine[State] = Machine(
     initial_actions=(Act.SEND_REQUEST, StartTimer(Timer.A), StartTimer(Timer.B)),
     table=TABLE,
     terminated=State.TERMINATED,
+    lingering=frozenset({State.COMPLETED, State.ACCEPTED}),
 )
 
 

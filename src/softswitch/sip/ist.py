@@ -74,4 +74,5 @@ MACHINE: Machine[State] = Machine(
     initial_actions=(),
     table=TABLE,
     terminated=State.TERMINATED,
+    lingering=frozenset({State.CONFIRMED, State.ACCEPTED}),
 )

@@ -142,6 +142,11 @@ class Message:
         key = header_key(name)
         return any(f.key == key for f in self.headers)
 
+    def forget_views(self) -> None:
+        """Drop the parsed views (they are rebuilt on demand): for messages kept long but rarely
+        read again, such as those of a lingering transaction."""
+        self._cache.clear()  # type: ignore[attr-defined]
+
     def _view(self, key: str, build: Any) -> Any:
         cache: dict[str, Any] = self._cache  # type: ignore[attr-defined]
         found = cache.get(key, _MISSING)

@@ -65,4 +65,5 @@ MACHINE: Machine[State] = Machine(
     initial_actions=(Act.SEND_REQUEST, StartTimer(Timer.E), StartTimer(Timer.F)),
     table=TABLE,
     terminated=State.TERMINATED,
+    lingering=frozenset({State.COMPLETED}),
 )

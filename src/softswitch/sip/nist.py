@@ -50,4 +50,5 @@ MACHINE: Machine[State] = Machine(
     initial_actions=(),
     table=TABLE,
     terminated=State.TERMINATED,
+    lingering=frozenset({State.COMPLETED}),
 )

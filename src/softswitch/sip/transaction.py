@@ -130,6 +130,9 @@ class Machine(Generic[S]):
     initial_actions: tuple[Action, ...]
     table: Mapping[tuple[S, Input], tuple[S, tuple[Action, ...]]]
     terminated: S
+    lingering: frozenset[S] = frozenset()
+    """States that only absorb retransmissions until a timer ends the transaction (Completed,
+    Confirmed, Accepted): entering one lets go of the parsed messages (``Transaction.linger``)."""
 
 
 def step(machine: Machine[S], state: S, inp: Input) -> tuple[S, tuple[Action, ...]] | None:
@@ -243,6 +246,7 @@ class Transaction:
         "key",
         "last_response",
         "last_response_bytes",
+        "last_response_tag",
         "machine",
         "make_ack",
         "peer",
@@ -271,6 +275,8 @@ class Transaction:
         self.state: Enum = machine.initial
         self.last_response: Response | None = None
         self.last_response_bytes: bytes | None = None
+        self.last_response_tag: str | None = None
+        """The To tag of the last response sent: kept when the response itself is let go."""
         self.ack_bytes: bytes | None = None
         self._timers: dict[Timer, int] = {}
         self._fired: dict[Timer, int] = {}
@@ -341,12 +347,28 @@ class Transaction:
         if entry is None:
             return
         next_state, actions = entry
+        changed = next_state is not self.state
         self.state = next_state
         self._apply(actions, now, message, source, effects, pending)
+        if changed and next_state in self.machine.lingering:
+            self.linger()
         if self.terminated:
             self._timers.clear()
             pending.clear()
             effects.append(TransactionTerminated(self.key))
+
+    def linger(self) -> None:
+        """Keep only what absorbing retransmissions needs: bytes, tags and the key.
+
+        A transaction lingers up to 64*T1 (32 s) after its final response (Timers D, I, J, K, L,
+        M), so at a few hundred calls a second tens of thousands of them hold their messages. The
+        parsed views and the last response are what make those messages heavy for memory and for
+        the garbage collector, which walks every one of them on each full collection; the
+        request stays (reports and RFC 2543 matching need it) and re-parses a view on demand.
+        """
+        self.last_response = None
+        self.make_ack = None
+        self.request.forget_views()
 
     def _apply(
         self,
@@ -400,8 +422,10 @@ class Transaction:
                 effects.append(Outgoing(self.ack_bytes, self.peer, self.key))
         elif action is Act.SEND_RESPONSE:
             if isinstance(message, Response):
-                self.last_response = message
+                if self.state not in self.machine.lingering:
+                    self.last_response = message
                 self.last_response_bytes = bytes(message)
+                self.last_response_tag = message.to.tag
                 effects.append(Outgoing(self.last_response_bytes, self.peer, self.key))
         elif action is Act.RESEND_RESPONSE:
             if self.last_response_bytes is not None:
