@@ -44,6 +44,8 @@ def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
 
 
 def _same_host(via_host: str, ip: str) -> bool:
+    if via_host == ip:
+        return True  # the usual case, without parsing either
     a, b = _ip(via_host), _ip(ip)
     if a is not None and b is not None:
         return a == b

@@ -116,13 +116,24 @@ def header_key(name: str) -> str:
     return key
 
 
+_CANONICAL_MEMO: dict[str, str] = {}
+_CANONICAL_MEMO_MAX = 4096
+
+
 def canonical_name(name: str) -> str:
-    """The conventional spelling of a header name, used when *we* write a header."""
+    """The conventional spelling of a header name, used when *we* write a header.
+
+    Memoized (bounded): every header of every message we build passes here, and the same few
+    dozen names come back all the time."""
+    found = _CANONICAL_MEMO.get(name)
+    if found is not None:
+        return found
     key = header_key(name)
     special = _CANONICAL.get(key)
-    if special:
-        return special
-    return "-".join(part[:1].upper() + part[1:] for part in key.split("-"))
+    spelled = special or "-".join(part[:1].upper() + part[1:] for part in key.split("-"))
+    if len(_CANONICAL_MEMO) < _CANONICAL_MEMO_MAX:
+        _CANONICAL_MEMO[name] = spelled
+    return spelled
 
 
 def _split_host_port(text: str, what: str) -> tuple[str, int | None]:

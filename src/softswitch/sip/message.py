@@ -99,6 +99,7 @@ class HeaderField(NamedTuple):
 
 
 _MISSING = object()
+_INDEX = " index"  # the header index's entry in the view cache (no header key has a space)
 
 
 class Message:
@@ -118,18 +119,32 @@ class Message:
         raise AttributeError("SIP messages are immutable; use the with_* methods")
 
     # ----------------------------------------------------------------- raw access
+    def _index(self) -> dict[str, list[str]]:
+        """Header values by lookup key, built on the first lookup: a B2BUA reads a message's
+        headers dozens of times (validation, matching, the other leg), and one pass over the
+        lines beats a scan per lookup."""
+        cache: dict[str, Any] = self._cache  # type: ignore[attr-defined]
+        index: dict[str, list[str]] | None = cache.get(_INDEX)
+        if index is None:
+            index = {}
+            for field in self.headers:
+                found = index.get(field.key)
+                if found is None:
+                    index[field.key] = [field.value]
+                else:
+                    found.append(field.value)
+            cache[_INDEX] = index
+        return index
+
     def get(self, name: str) -> str | None:
         """Value of the first header called ``name`` (any form: compact or long, any case)."""
-        key = header_key(name)
-        for field in self.headers:
-            if field.key == key:
-                return field.value
-        return None
+        found = self._index().get(header_key(name))
+        return found[0] if found else None
 
     def get_all(self, name: str) -> list[str]:
         """Values of every line of header ``name``, in order (commas not split)."""
-        key = header_key(name)
-        return [f.value for f in self.headers if f.key == key]
+        found = self._index().get(header_key(name))
+        return list(found) if found else []
 
     def values(self, name: str) -> list[str]:
         """Every element of a list header, across repeated lines and commas (§7.3.1)."""
@@ -139,8 +154,7 @@ class Message:
         return out
 
     def has(self, name: str) -> bool:
-        key = header_key(name)
-        return any(f.key == key for f in self.headers)
+        return header_key(name) in self._index()
 
     def forget_views(self) -> None:
         """Drop the parsed views (they are rebuilt on demand): for messages kept long but rarely
@@ -166,6 +180,10 @@ class Message:
     # ----------------------------------------------------------------- typed views
     @property
     def vias(self) -> list[Via]:
+        cached = self._cache.get("via", _MISSING)  # type: ignore[attr-defined]
+        if cached is not _MISSING:
+            return cached  # type: ignore[no-any-return]
+
         def build() -> list[Via]:
             out: list[Via] = []
             for value in self.get_all("via"):
@@ -185,16 +203,26 @@ class Message:
 
     @property
     def from_(self) -> NameAddr:
+        cached = self._cache.get("from", _MISSING)  # type: ignore[attr-defined]
+        if cached is not _MISSING:
+            return cached  # type: ignore[no-any-return]
         result: NameAddr = self._view("from", lambda: _address(self._single("from"), "From"))
         return result
 
     @property
     def to(self) -> NameAddr:
+        cached = self._cache.get("to", _MISSING)  # type: ignore[attr-defined]
+        if cached is not _MISSING:
+            return cached  # type: ignore[no-any-return]
         result: NameAddr = self._view("to", lambda: _address(self._single("to"), "To"))
         return result
 
     @property
     def call_id(self) -> str:
+        cached = self._cache.get("call-id", _MISSING)  # type: ignore[attr-defined]
+        if cached is not _MISSING:
+            return cached  # type: ignore[no-any-return]
+
         def build() -> str:
             value = self._single("call-id").strip()
             if not value or any(c in value for c in " \t"):
@@ -206,11 +234,18 @@ class Message:
 
     @property
     def cseq(self) -> CSeq:
+        cached = self._cache.get("cseq", _MISSING)  # type: ignore[attr-defined]
+        if cached is not _MISSING:
+            return cached  # type: ignore[no-any-return]
         result: CSeq = self._view("cseq", lambda: parse_cseq(self._single("cseq")))
         return result
 
     @property
     def max_forwards(self) -> int | None:
+        cached = self._cache.get("max-forwards", _MISSING)  # type: ignore[attr-defined]
+        if cached is not _MISSING:
+            return cached  # type: ignore[no-any-return]
+
         def build() -> int | None:
             values = self.get_all("max-forwards")
             if not values:
@@ -223,6 +258,10 @@ class Message:
     @property
     def contacts(self) -> list[NameAddr] | None:
         """Contact addresses; ``None`` for the wildcard ``Contact: *``; [] when absent."""
+
+        cached = self._cache.get("contact", _MISSING)  # type: ignore[attr-defined]
+        if cached is not _MISSING:
+            return cached  # type: ignore[no-any-return]
 
         def build() -> list[NameAddr] | None:
             out: list[NameAddr] = []
@@ -261,6 +300,10 @@ class Message:
 
     @property
     def expires(self) -> int | None:
+        cached = self._cache.get("expires", _MISSING)  # type: ignore[attr-defined]
+        if cached is not _MISSING:
+            return cached  # type: ignore[no-any-return]
+
         def build() -> int | None:
             value = self.get("expires")
             return None if value is None else parse_delta(value, "Expires")
@@ -270,6 +313,10 @@ class Message:
 
     @property
     def content_type(self) -> MediaType | None:
+        cached = self._cache.get("content-type", _MISSING)  # type: ignore[attr-defined]
+        if cached is not _MISSING:
+            return cached  # type: ignore[no-any-return]
+
         def build() -> MediaType | None:
             value = self.get("content-type")
             return None if value is None else parse_media_type(value)

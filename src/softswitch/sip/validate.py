@@ -8,20 +8,15 @@ inbound message in the endpoint, and they warm the view cache the transaction la
 from __future__ import annotations
 
 from softswitch.sip.errors import RemoteProtocolError
-from softswitch.sip.headers import canonical_name
 from softswitch.sip.message import MessageError, Request, Response
 from softswitch.sip.uri import AbsoluteUri, UriError, parse_uri
 
 __all__ = ["check_request", "check_response", "unsupported_requirements"]
 
-_SINGLE = ("from", "to", "call-id", "cseq")
-
 
 def _views(msg: Request | Response) -> None:
-    """The headers every message needs to be matched and answered (§8.1.1, §18.1.2)."""
-    for name in _SINGLE:
-        if len(msg.get_all(name)) > 1:
-            raise RemoteProtocolError(f"Multiple {canonical_name(name)} headers")
+    """The headers every message needs to be matched and answered (§8.1.1, §18.1.2). Each
+    view refuses a missing or repeated header itself (``Message._single``)."""
     _ = msg.vias, msg.from_, msg.to, msg.call_id, msg.cseq
 
 
