@@ -314,3 +314,26 @@ async def test_a_batch_that_lost_a_race_is_decided_again_call_by_call(
     )
     assert outcomes == [ReserveOutcome.RESERVED] * 2 + [ReserveOutcome.INSUFFICIENT]
     assert await _state(engine, account) == (D("0.25"), D("0.20"), D("0.20"))
+
+
+async def test_under_load_reservations_a_few_milliseconds_apart_share_a_transaction(
+    engine: AsyncEngine, store: Reservations
+) -> None:
+    """Calls at a few hundred a second arrive milliseconds apart, never together: without the
+    gather window each would pay a transaction of its own. A lone call on a quiet switch does
+    not wait for it."""
+    account = await _account(engine, "10.00")
+    assert await store.reserve("lone", account, D("0.10"), 60, day_start=DAY) is (
+        ReserveOutcome.RESERVED
+    )
+    assert store.batches == 1
+
+    async def spaced(i: int) -> ReserveOutcome:
+        await asyncio.sleep(i * store.GATHER_S / 8)  # all inside one gather window
+        return await store.reserve(f"s{i}", account, D("0.10"), 60, day_start=DAY)
+
+    outcomes = await asyncio.gather(*(spaced(i) for i in range(4)))
+
+    assert outcomes == [ReserveOutcome.RESERVED] * 4
+    assert store.batches == 2  # the four shared one transaction
+    assert await _state(engine, account) == (D("10.00"), D("0.50"), D("0.50"))
