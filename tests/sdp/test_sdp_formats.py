@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from softswitch.sdp import (
     Codec,
     Direction,
     RtpMap,
+    first_audio_encoding,
+    parse,
     parse_event_list,
     parse_fmtp_parameters,
     parse_rtpmap,
@@ -99,3 +103,46 @@ def test_codec_matching_ignores_payload_number_and_name_case() -> None:
     assert not Codec(9, "G722", 8000).matches(Codec(9, "G722", 16000))
     assert Codec(111, "opus", 48000, 2).rtpmap == RtpMap(111, "opus", 48000, 2)
     assert Codec(0, "PCMU", 8000).rtpmap == RtpMap(0, "PCMU", 8000)
+
+
+# -- first_audio_encoding: the CDR's codec, by a scan that must agree with the full parse ------
+
+_PAYLOADS = st.lists(st.sampled_from(["0", "8", "18", "96", "101", "127", "3", "13"]), max_size=4)
+_ENCODINGS = st.sampled_from(["PCMU", "PCMA", "G729", "opus", "telephone-event", "AMR"])
+
+
+@st.composite
+def _described(draw: st.DrawFn) -> bytes:
+    lines = ["v=0", "o=- 1 1 IN IP4 127.0.0.1", "s=-", "c=IN IP4 127.0.0.1", "t=0 0"]
+    for _ in range(draw(st.integers(0, 3))):
+        kind = draw(st.sampled_from(["audio", "video", "audio"]))
+        pts = draw(_PAYLOADS)
+        lines.append(f"m={kind} {draw(st.integers(1, 65535))} RTP/AVP {' '.join(pts) or '0'}")
+        for pt in draw(st.lists(st.sampled_from(pts or ["0"]), max_size=3)):
+            lines.append(f"a=rtpmap:{pt} {draw(_ENCODINGS)}/8000")
+        lines.append("a=sendrecv")
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def _parsed_codec(body: bytes) -> str:
+    for media in parse(body).media:
+        if media.media == "audio":
+            for codec in media.codecs:
+                return str(codec.encoding)
+    return ""
+
+
+@given(_described())
+@settings(max_examples=300, deadline=None)
+def test_first_audio_encoding_agrees_with_the_full_parse(body: bytes) -> None:
+    assert first_audio_encoding(body) == _parsed_codec(body)
+
+
+def test_first_audio_encoding_of_a_typical_answer_and_of_nothing() -> None:
+    answer = (
+        b"v=0\r\no=- 1 1 IN IP4 127.0.0.3\r\ns=-\r\nc=IN IP4 127.0.0.3\r\nt=0 0\r\n"
+        b"m=audio 6000 RTP/AVP 18 101\r\na=rtpmap:101 telephone-event/8000\r\n"
+    )
+    assert first_audio_encoding(answer) == "G729"  # static payload type 18, no rtpmap needed
+    assert first_audio_encoding(b"") == ""
+    assert first_audio_encoding(b"v=0\r\nm=video 5000 RTP/AVP 96\r\n") == ""

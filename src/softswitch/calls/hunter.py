@@ -55,7 +55,7 @@ from softswitch.calls.wire import IGNORE, Wire
 from softswitch.cdr.record import TerminationReason, reason_for_gateway_status
 from softswitch.params import ParamStore
 from softswitch.routing import GatewayRoute, QualityWindows
-from softswitch.sdp import SdpError, parse
+from softswitch.sdp import first_audio_encoding
 from softswitch.sip.dialog import Dialog
 from softswitch.sip.digest_client import DigestClient
 from softswitch.sip.errors import ProtocolError, RemoteProtocolError
@@ -507,7 +507,7 @@ class Hunter:
         call.answer_wall = self._wall()
         call.sip_status = response.status
         call.state = CallState.ANSWERED
-        call.codec = _codec(response.body)
+        call.codec = first_audio_encoding(response.body)
         self.answered_total += 1
         self._wire.dialogs[leg.dialog.id] = (call, leg)
         # The callee leg's session timer, from its 2xx (RFC 4028 §7.2), and the SDP each way.
@@ -667,21 +667,6 @@ class Hunter:
 
 def _quoted(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
-
-
-def _codec(body: bytes) -> str:
-    """The first codec of the first audio stream of an SDP answer (for the CDR)."""
-    if not body:
-        return ""
-    try:
-        session = parse(body)
-    except SdpError:
-        return ""
-    for media in session.media:
-        if media.media == "audio":
-            for codec in media.codecs:
-                return str(codec.encoding)
-    return ""
 
 
 def _stop_side(reason: StopReason) -> str:

@@ -19,6 +19,7 @@ __all__ = [
     "Codec",
     "Direction",
     "RtpMap",
+    "first_audio_encoding",
     "parse_event_list",
     "parse_fmtp",
     "parse_fmtp_parameters",
@@ -258,3 +259,32 @@ class Codec:
         if self.fmtp is None:
             return frozenset(range(16))
         return parse_event_list(self.fmtp)
+
+
+def first_audio_encoding(body: bytes) -> str:
+    """The encoding name of the first resolvable payload type of the first audio stream that
+    has one, or "".
+
+    For records (the CDR's codec), read on every answered call: a scan of the ``m=`` and
+    ``a=rtpmap`` lines only, about a tenth of the cost of :func:`~softswitch.sdp.parse`. It
+    resolves a payload type the way ``MediaDescription.codecs`` does (its rtpmap in that media
+    section, else the RFC 3551 static assignment) and is lenient about everything else.
+    """
+    payload_types: list[str] | None = None
+    rtpmaps: dict[str, str] = {}
+    for line in [*body.decode("utf-8", "replace").splitlines(), "m="]:
+        if line.startswith("m="):
+            for pt in payload_types or ():  # the audio section before this line ended
+                if pt in rtpmaps:
+                    return rtpmaps[pt]
+                static = STATIC_PAYLOAD_TYPES.get(int(pt)) if _DIGITS.fullmatch(pt) else None
+                if static is not None:
+                    return static.encoding
+            fields = line[2:].split()
+            payload_types = fields[3:] if fields and fields[0] == "audio" else None
+            rtpmaps = {}
+        elif payload_types is not None and line.startswith("a=rtpmap:"):
+            parsed = parse_rtpmap(line[9:])
+            if parsed is not None:
+                rtpmaps.setdefault(str(parsed.payload_type), parsed.encoding)
+    return ""
