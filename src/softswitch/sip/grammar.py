@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from softswitch.sip.errors import RemoteProtocolError
+from softswitch.sip.memo import Memo
 
 __all__ = [
     "TOKEN_CHARS",
@@ -246,6 +247,12 @@ class NameAddr:
 
 
 def parse_name_addr(value: str) -> NameAddr:
+    """Parse a name-addr (see :func:`_parse_name_addr`); memoized, for a dialog's From and To
+    come back in every one of its messages."""
+    return _name_addr_memo(value)
+
+
+def _parse_name_addr(value: str) -> NameAddr:
     """Parse ``[display-name] <uri> *(;param)`` or ``addr-spec *(;param)`` (§20.10, §25.1).
 
     In the addr-spec form, a ``;`` ends the URI: its parameters belong to the header, not the URI
@@ -285,3 +292,6 @@ def parse_name_addr(value: str) -> NameAddr:
     if not uri or any(c in uri for c in " \t<"):
         raise RemoteProtocolError("Malformed URI inside '<>'")
     return NameAddr(display, uri, parse_params(rest[gt + 1 :]), True)
+
+
+_name_addr_memo: Memo[str, NameAddr] = Memo(_parse_name_addr)

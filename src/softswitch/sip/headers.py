@@ -21,6 +21,7 @@ from softswitch.sip.grammar import (
     parse_params,
     split_commas,
 )
+from softswitch.sip.memo import Memo
 
 __all__ = [
     "COMPACT_FORMS",
@@ -116,24 +117,15 @@ def header_key(name: str) -> str:
     return key
 
 
-_CANONICAL_MEMO: dict[str, str] = {}
-_CANONICAL_MEMO_MAX = 4096
-
-
-def canonical_name(name: str) -> str:
-    """The conventional spelling of a header name, used when *we* write a header.
-
-    Memoized (bounded): every header of every message we build passes here, and the same few
-    dozen names come back all the time."""
-    found = _CANONICAL_MEMO.get(name)
-    if found is not None:
-        return found
+def _spell(name: str) -> str:
     key = header_key(name)
     special = _CANONICAL.get(key)
-    spelled = special or "-".join(part[:1].upper() + part[1:] for part in key.split("-"))
-    if len(_CANONICAL_MEMO) < _CANONICAL_MEMO_MAX:
-        _CANONICAL_MEMO[name] = spelled
-    return spelled
+    return special or "-".join(part[:1].upper() + part[1:] for part in key.split("-"))
+
+
+canonical_name: Memo[str, str] = Memo(_spell, 4096)
+"""The conventional spelling of a header name, used when *we* write a header (memoized: every
+header of every message we build passes here, and the same few dozen names come back)."""
 
 
 def _split_host_port(text: str, what: str) -> tuple[str, int | None]:
@@ -226,6 +218,10 @@ MAX_VIAS = 70
 
 def parse_via(value: str) -> list[Via]:
     """Parse a Via header value (possibly several comma-separated hops)."""
+    return list(_parse_via_memo(value))
+
+
+def _parse_via(value: str) -> tuple[Via, ...]:
     vias: list[Via] = []
     items = split_commas(value)
     if len(items) > MAX_VIAS:
@@ -249,7 +245,10 @@ def parse_via(value: str) -> list[Via]:
         hostport, params = (sent, "") if semi < 0 else (sent[:semi], sent[semi:])
         host, port = _split_host_port(hostport.strip(), "Via")
         vias.append(Via(transport.upper(), host, port, parse_params(params), f"{name}/{version}"))
-    return vias
+    return tuple(vias)
+
+
+_parse_via_memo: Memo[str, tuple[Via, ...]] = Memo(_parse_via)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,8 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
+from softswitch.sip.memo import Memo
+
 __all__ = ["HostPort", "format_host", "normalize_host", "parse_hostport", "sockaddr_hostport"]
 
 
@@ -90,21 +92,11 @@ def parse_hostport(text: str, default_port: int) -> HostPort:
     return HostPort(normalize_host(host), port)
 
 
-_SOCKADDRS: dict[Any, HostPort] = {}
-_SOCKADDRS_MAX = 65536
+def _sockaddr_hostport(sockaddr: Any) -> HostPort:
+    return HostPort(normalize_host(str(sockaddr[0])), int(sockaddr[1]))
 
 
-def sockaddr_hostport(sockaddr: Any) -> HostPort:
-    """The peer or local address a socket reports (2-tuple for IPv4, 4-tuple for IPv6).
-
-    Every datagram's source passes here, and its peers are few: the answer is memoized, the
-    memo emptied when it reaches ``_SOCKADDRS_MAX`` sources (a spray of source ports only costs
-    the parse again), so ``ipaddress`` is not run on every message."""
-    found = _SOCKADDRS.get(sockaddr)
-    if found is not None:
-        return found
-    found = HostPort(normalize_host(str(sockaddr[0])), int(sockaddr[1]))
-    if len(_SOCKADDRS) >= _SOCKADDRS_MAX:
-        _SOCKADDRS.clear()
-    _SOCKADDRS[sockaddr] = found
-    return found
+sockaddr_hostport: Memo[Any, HostPort] = Memo(_sockaddr_hostport, 65536)
+"""The peer or local address a socket reports (2-tuple for IPv4, 4-tuple for IPv6). Every
+datagram's source passes here and its peers are few: memoized, so ``ipaddress`` does not run
+on every message."""
