@@ -230,6 +230,10 @@ def _run(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
+        if settings.sip_workers > 1:
+            from softswitch.runtime.workers import run_workers
+
+            return run_workers(settings)
         return run_forever(settings)
     except (ParamError, OSError) as exc:
         logging.getLogger("softswitch").error("cannot start: %s", exc)

@@ -13,14 +13,16 @@ import dataclasses
 import ipaddress
 import logging
 import signal
+import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from softswitch import __version__
-from softswitch.api import HttpServer, create_app, serve_http
+from softswitch.api import HttpServer, create_app, load_overrides, serve_http
 from softswitch.balance import Reservations, settle_rows
 from softswitch.calls.build import Local
 from softswitch.calls.control import (
@@ -46,6 +48,7 @@ from softswitch.runtime.settings import Settings
 from softswitch.security import AlarmView, EntryType, SecurityEntryView, SecurityFigures
 from softswitch.sip.digest import Algorithm
 from softswitch.sip.endpoint import Endpoint, EndpointConfig
+from softswitch.sip.ids import RandomIds
 from softswitch.sip.timers import TimerConfig
 from softswitch.snapshot import Snapshot, SnapshotService
 from softswitch.snapshot.rates import RATE_ENTITIES, RateSnapshot, build_rate_snapshot
@@ -54,14 +57,17 @@ from softswitch.storage.migrate import current_revision, upgrade_engine
 from softswitch.storage.repos import ChangeFeedRepo, ParamOverrideRepo, RegistrationRepo
 from softswitch.transport.addresses import HostPort
 from softswitch.transport.driver import Driver
+from softswitch.transport.relay import owns
 from softswitch.transport.tls import client_context, ensure_self_signed, server_context
 
 __all__ = [
     "CHANGE_FEED_INTERVAL",
     "PRODUCT",
     "SERVED_METHODS",
+    "Seat",
     "Server",
     "load_params",
+    "prepare_database",
     "run_forever",
 ]
 
@@ -201,13 +207,40 @@ class _Security:
         return self._service().figures()
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Seat:
+    """This process's place in a multi-process switch (SOFTSWITCH_SIP_WORKERS > 1, EXPERIMENTAL;
+    ``softswitch.runtime.workers``): worker ``index`` of ``count``, with, per UDP listen
+    address, the public address, the parent's bound socket (to send from) and this worker's
+    end of the socket pair the parent relays datagrams on.
+
+    Worker 0 alone runs the singletons: the HTTP API (so its live-call, monitor and security
+    views show worker 0 only), the daily reports, outbound registrations to carriers and the
+    TCP/TLS listeners. The parent migrated the database and created the first admin before
+    any worker started, so workers do neither.
+    """
+
+    index: int
+    count: int
+    udp: tuple[tuple[HostPort, socket.socket, socket.socket], ...]
+
+    @property
+    def first(self) -> bool:
+        return self.index == 0
+
+    def owns(self, call_id: str) -> bool:
+        """Whether the distributor hands messages with this Call-ID to this worker."""
+        return owns(call_id, self.index, self.count)
+
+
 class Server:
     """Every SIP listener of one switch, with its endpoint, driver and dispatcher, and the
-    database (migrated at start)."""
+    database (migrated at start). With a ``seat`` it is one worker of a multi-process switch."""
 
-    def __init__(self, settings: Settings, params: ParamStore) -> None:
+    def __init__(self, settings: Settings, params: ParamStore, seat: Seat | None = None) -> None:
         self.settings = settings
         self.params = params
+        self.seat = seat
         self.driver: Driver | None = None
         self.endpoint: Endpoint | None = None
         self.database: AsyncEngine | None = None
@@ -246,7 +279,10 @@ class Server:
             local_addresses=_sent_by(addresses),
             auto_trying=False,
         )
-        endpoint = self.endpoint = Endpoint(config)
+        seat = self.seat
+        # A worker mints only Call-IDs that the distributor hands back to it.
+        ids = None if seat is None else RandomIds(call_ids=seat.owns)
+        endpoint = self.endpoint = Endpoint(config, ids)
         assert self.snapshots is not None
         loop = asyncio.get_running_loop()
         security = self.security = SecurityService(
@@ -275,10 +311,17 @@ class Server:
         )
         self._unsubscribe.append(params.subscribe(self._on_param))
         try:
-            for local in settings.sip_listen:
-                self._listening("UDP", await driver.listen_udp(local))
-                self._listening("TCP", await driver.listen_stream("TCP", local))
-            if settings.sip_tls_listen:
+            if seat is not None:
+                # UDP arrives through the parent's distributor; streams only reach worker 0.
+                for public, sock, inbox in seat.udp:
+                    self._listening("UDP", driver.listen_relay(public, sock, inbox))
+                    if seat.first:
+                        self._listening("TCP", await driver.listen_stream("TCP", public))
+            else:
+                for local in settings.sip_listen:
+                    self._listening("UDP", await driver.listen_udp(local))
+                    self._listening("TCP", await driver.listen_stream("TCP", local))
+            if settings.sip_tls_listen and (seat is None or seat.first):
                 if settings.tls_cert is not None and settings.tls_key is not None:
                     cert, key = settings.tls_cert, settings.tls_key
                 else:
@@ -322,8 +365,9 @@ class Server:
         outbound = self.outbound = OutboundRegistrations(
             params, lambda: snapshots.current, self._call_addresses(), endpoint.ids, product=PRODUCT
         )
-        dispatcher.outbound = outbound.handle
-        outbound.start(driver)
+        if seat is None or seat.first:  # one process registers with the carriers
+            dispatcher.outbound = outbound.handle
+            outbound.start(driver)
 
     def _call_addresses(self) -> dict[str, Local]:
         """Our address per transport for calls' Via and Contact: the first listener of each,
@@ -362,8 +406,12 @@ class Server:
 
     async def _open_database(self) -> None:
         """Open the database and bring its schema to the newest migration before anything
-        listens: the switch never runs on a schema older than its code."""
+        listens: the switch never runs on a schema older than its code. A worker of a
+        multi-process switch only opens it: the parent did the rest before starting workers."""
         engine = self.database = create_engine(self.settings.database_url)
+        if self.seat is not None:
+            self.operators = OperatorService(sessions(engine), self.params, _utcnow)
+            return
         await upgrade_engine(engine)
         _log.info(
             "database %s at schema revision %s",
@@ -388,6 +436,13 @@ class Server:
         factory = sessions(self.database)
         feed = self.feed = ChangeFeed(ChangeFeedRepo(factory))
         self._unsubscribe.append(feed.subscribe(ParamSync(self.params, ParamOverrideRepo(factory))))
+        if self.seat is not None and not self.seat.first:
+            # No API in this worker: load the stored overrides as its startup would, then
+            # follow the feed (changes through worker 0's API reach it there).
+            count = await load_overrides(self.params, ParamOverrideRepo(factory))
+            _log.info("loaded %d stored parameter overrides", count)
+            await feed.start(CHANGE_FEED_INTERVAL)
+            return
         self.reports = DailyReports(
             factory,
             self.params,
@@ -435,18 +490,34 @@ class Server:
         # is settled once), then journaled. Only then are the reservations of calls that were
         # live when this node last stopped released: those calls left no CDR.
         cdrs = self.cdrs = CdrWriter(
-            self.settings.data_dir / CDR_DIRECTORY,
+            self._cdr_directory(),
             self.database,
             cdr_config(self.params),
             _utcnow,
             settle=settle_rows,
         )
         await cdrs.start()
-        self.reservations = Reservations(self.database, self.settings.node)
+        self.reservations = Reservations(self.database, self._node())
         await self.reservations.release_node()
         self._unsubscribe.append(self.params.subscribe(self._on_cdr_param))
         _log.info("CDR files in %s", cdrs.directory)
         return registrar
+
+    def _cdr_directory(self) -> Path:
+        """Worker 0 (and a single process) journal in ``cdr``; worker i in ``cdr/worker-i``:
+        a writer must own its directory (``softswitch.cdr.writer``)."""
+        directory = self.settings.data_dir / CDR_DIRECTORY
+        if self.seat is not None and not self.seat.first:
+            directory = directory / f"worker-{self.seat.index}"
+        return directory
+
+    def _node(self) -> str:
+        """The node the credit of live calls is filed under: each worker releases its own at
+        start, so worker i > 0 is ``<node>.w<i>``."""
+        node = self.settings.node
+        if self.seat is not None and not self.seat.first:
+            node = f"{node}.w{self.seat.index}"
+        return node
 
     def _on_cdr_param(self, change: ParamChange) -> None:
         if self.cdrs is not None and change.name in _CDR_PARAMS:
@@ -498,15 +569,38 @@ class Server:
             self.database = None
 
 
-async def serve(settings: Settings, params: ParamStore, stop: asyncio.Event) -> None:
-    """Run a :class:`Server` until ``stop`` is set."""
+async def prepare_database(settings: Settings, params: ParamStore) -> None:
+    """Migrate the database and create the first admin (logging its password), then close it:
+    what a multi-process switch does once, before its workers start."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     server = Server(settings, params)
+    try:
+        await server._open_database()
+    finally:
+        if server.database is not None:
+            await server.database.dispose()
+
+
+async def serve(
+    settings: Settings,
+    params: ParamStore,
+    stop: asyncio.Event,
+    seat: Seat | None = None,
+    ready: Callable[[], None] | None = None,
+) -> None:
+    """Run a :class:`Server` until ``stop`` is set; ``ready`` is called once it serves."""
+    server = Server(settings, params, seat)
     collections = heap.FullCollections()
     try:
         await server.start()
         heap.settle()
         collections.start()
-        _log.info("%s ready (data in %s)", PRODUCT, settings.data_dir)
+        if seat is None:
+            _log.info("%s ready (data in %s)", PRODUCT, settings.data_dir)
+        else:
+            _log.info("worker %d of %d serving", seat.index, seat.count)
+        if ready is not None:
+            ready()
         await stop.wait()
         _log.info("stopping")
     finally:
@@ -514,12 +608,17 @@ async def serve(settings: Settings, params: ParamStore, stop: asyncio.Event) -> 
         await server.stop()
 
 
-async def _main(settings: Settings, params: ParamStore) -> int:
+async def _main(
+    settings: Settings,
+    params: ParamStore,
+    seat: Seat | None = None,
+    ready: Callable[[], None] | None = None,
+) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await serve(settings, params, stop)
+    await serve(settings, params, stop, seat, ready)
     return 0
 
 
@@ -532,13 +631,23 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return factory
 
 
-def run_forever(settings: Settings) -> int:
+def run_forever(
+    settings: Settings,
+    *,
+    params: ParamStore | None = None,
+    seat: Seat | None = None,
+    ready: Callable[[], None] | None = None,
+) -> int:
     """Run until SIGINT or SIGTERM; returns the exit code (0 after a clean stop).
 
     Uses uvloop when it is installed (the ``fast`` extra): same behaviour, less CPU per message.
+    With SOFTSWITCH_SIP_WORKERS above 1 the CLI runs ``softswitch.runtime.workers`` instead,
+    which calls this in every worker with its ``seat`` (``ready`` tells the parent).
     """
-    params = load_params(settings)
+    if params is None:
+        params = load_params(settings)
     factory = _loop_factory()
-    _log.info("event loop: %s", "uvloop" if factory is not None else "asyncio")
+    if seat is None or seat.first:
+        _log.info("event loop: %s", "uvloop" if factory is not None else "asyncio")
     with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(_main(settings, params))
+        return runner.run(_main(settings, params, seat, ready))

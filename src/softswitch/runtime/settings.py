@@ -47,6 +47,7 @@ _DEFAULTS: dict[str, str] = {
     "sip_advertise": "",
     "time_zone": "",
     "node": "",
+    "sip_workers": "1",
 }
 SETTING_NAMES = tuple(_DEFAULTS)
 """Known settings; the environment variable of each is ``SOFTSWITCH_`` + its upper-case name."""
@@ -80,7 +81,9 @@ class Settings:
     "a day" is counted: daily spend limits and the daily reports at 01:00; empty means the
     machine's zone (``TZ`` or ``/etc/timezone``), else UTC. ``node`` names this switch process
     among several sharing one database: the credit its live calls hold is filed under it and
-    released when it starts again (empty: ``default``).
+    released when it starts again (empty: ``default``). ``sip_workers`` (EXPERIMENTAL, default
+    1) runs that many switch processes behind the one SIP address: a parent receives every UDP
+    datagram and hands it to a worker chosen by its Call-ID (``softswitch.runtime.workers``).
     """
 
     data_dir: Path
@@ -100,6 +103,7 @@ class Settings:
     sip_advertise: str | None = None
     time_zone: str = "UTC"
     node: str = "default"
+    sip_workers: int = 1
 
 
 def _key(name: str, source: str) -> str:
@@ -222,6 +226,7 @@ def load_settings(
         sip_advertise=raw["sip_advertise"].strip().strip("[]") or None,
         time_zone=_zone(raw["time_zone"]),
         node=_node(raw["node"]),
+        sip_workers=_workers(raw["sip_workers"]),
     )
 
 
@@ -247,6 +252,19 @@ def _machine_zone() -> str:
     except (ZoneInfoNotFoundError, ValueError):
         return "UTC"
     return name or "UTC"
+
+
+MAX_SIP_WORKERS = 64
+
+
+def _workers(text: str) -> int:
+    try:
+        count = int(text.strip())
+    except ValueError:
+        count = 0
+    if not 1 <= count <= MAX_SIP_WORKERS:
+        raise SettingsError(f"sip_workers must be 1 to {MAX_SIP_WORKERS}; got {text!r}")
+    return count
 
 
 def _node(text: str) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from typing import Protocol
 
 __all__ = ["MAGIC_COOKIE", "IdSource", "RandomIds", "is_rfc3261_branch"]
@@ -59,11 +60,18 @@ class RandomIds:
     Given the same ``seed`` it yields the same sequence (reproducible tests); without one it draws
     32 bytes from :mod:`secrets` once, at construction. Outputs cannot be predicted from earlier
     ones without the seed, which is all §19.3 asks of tags and branches.
+
+    ``call_ids``, when given, must accept every Call-ID issued: candidates it refuses are
+    skipped (the multi-process switch keeps only Call-IDs that hash to the process minting them,
+    so the answers come back to it; with N processes about N candidates are drawn per Call-ID).
     """
 
-    __slots__ = ("_counter", "_key", "_prefix")
+    __slots__ = ("_accept", "_counter", "_key", "_prefix")
 
-    def __init__(self, seed: bytes | None = None) -> None:
+    def __init__(
+        self, seed: bytes | None = None, *, call_ids: Callable[[str], bool] | None = None
+    ) -> None:
+        self._accept = call_ids
         key = seed if seed is not None else secrets.token_bytes(32)
         # BLAKE2b keys are at most 64 bytes; a longer seed is first reduced to one.
         self._key = key if len(key) <= 64 else hashlib.blake2b(key).digest()
@@ -88,8 +96,11 @@ class RandomIds:
         return self._hex(8)
 
     def call_id(self, host: str | None = None) -> str:
-        value = self._hex(12)
-        return value if host is None else f"{value}@{host}"
+        while True:
+            value = self._hex(12)
+            found = value if host is None else f"{value}@{host}"
+            if self._accept is None or self._accept(found):
+                return found
 
     def is_ours(self, branch: str | None) -> bool:
         return branch is not None and branch.startswith(self._prefix)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 from typing import Protocol
 
@@ -26,8 +27,9 @@ from softswitch.sip.events import CloseConnection, Event, Outgoing, Output, Peer
 from softswitch.sip.message import Request, Response
 from softswitch.sip.transaction import TransactionKey
 from softswitch.transport.addresses import HostPort
+from softswitch.transport.relay import RelayListener
 from softswitch.transport.tcp import ConnectionPool, StreamConnection
-from softswitch.transport.udp import UdpListener, open_udp
+from softswitch.transport.udp import RECEIVE_BUFFER, UdpListener, open_udp
 
 __all__ = ["Dispatcher", "Driver", "Gate", "Sender"]
 
@@ -114,6 +116,18 @@ class Driver:
     async def listen_udp(self, local: HostPort) -> HostPort:
         """Receive SIP over UDP on ``local``; returns the bound address (port 0 is filled in)."""
         listener = await open_udp(local, self._on_datagram, self._tos)
+        self._udp.append(listener)
+        return listener.local
+
+    def listen_relay(
+        self, local: HostPort, public: socket.socket, inbox: socket.socket
+    ) -> HostPort:
+        """Receive SIP over UDP relayed by the multi-process distributor on ``inbox`` and send
+        from ``public``, its bound socket at ``local`` (``softswitch.transport.relay``)."""
+        listener = RelayListener(local, public, inbox, self._on_datagram)
+        if self._tos is not None:
+            listener.set_tos(self._tos)
+        listener.grow_receive_buffer(RECEIVE_BUFFER)
         self._udp.append(listener)
         return listener.local
 
