@@ -251,6 +251,8 @@ class Switch:
     ``prepaid``: a prepaid account with a rate table, a carrier rate table and a balance, so
     every call is rated, reserves credit in the database and is settled into the ledger."""
     prefix: list[str] = field(default_factory=list)
+    workers: int = 1
+    """SOFTSWITCH_SIP_WORKERS: processes behind the one SIP address (experimental)."""
     """Words before the command, e.g. ``["taskset", "-c", "0"]`` (it execs: the PID is the
     switch's)."""
 
@@ -276,6 +278,8 @@ class Switch:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.sip_port, self.http_port = free_port(SWITCH_IP), free_port(SWITCH_IP)
         env = switch_env(self.workdir, self.sip_port, self.http_port)
+        if self.workers > 1:
+            env["SOFTSWITCH_SIP_WORKERS"] = str(self.workers)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [*self.prefix, str(SOFTSWITCH), "run"],

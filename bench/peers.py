@@ -18,6 +18,10 @@ the tables) shows when SIPp is the limit. The systems, each started fresh by the
 
 - ``softswitch-off``: ``softswitch run`` as in cps.py, a postpaid account, CDRs on;
 - ``softswitch-prepaid``: the same with prepaid billing (rating, credit reservation, ledger);
+- ``softswitch-off-2w``, ``softswitch-prepaid-2w``: the same with two worker processes
+  (``SOFTSWITCH_SIP_WORKERS=2``, experimental) under ``taskset -c 0,1``: the switch using both
+  cores of the machine, the second one shared with SIPp. Not a one-core figure: the ratios
+  against the one-core peers say what the whole machine gives, not what a core gives;
 - ``sippy``: Sippy B2BUA (PyPI ``sippy`` 2.5.0, in a venv the script creates under
   ~/.cache/softswitch-bench/), its ``b2bua`` in the foreground with a static route to the UAS,
   RADIUS authentication and accounting off (``--auth_enable=off --acct_enable=off``: without them
@@ -77,7 +81,15 @@ KAMAILIO_CFG = PEERS / "kamailio.cfg"
 KAMAILIO_MODULES = Path("/usr/lib/x86_64-linux-gnu/kamailio/modules")
 SIPPY_VERSION = "2.5.0"
 SIPPY_VENV = Path.home() / ".cache" / "softswitch-bench" / "sippy-venv"
-SYSTEMS = ("softswitch-off", "softswitch-prepaid", "sippy", "kamailio")
+SOFTSWITCHES = (
+    "softswitch-off",
+    "softswitch-prepaid",
+    "softswitch-off-2w",
+    "softswitch-prepaid-2w",
+)
+SYSTEMS = (*SOFTSWITCHES, "sippy", "kamailio")
+WORKERS_SUFFIX = "-2w"
+"""A softswitch with two worker processes (SOFTSWITCH_SIP_WORKERS=2) on both cores."""
 P95_LIMIT_MS = 100.0
 """A step passes only while the 95th percentile of INVITE->200 stays under this."""
 HOLD_SETTLE_S = 20.0
@@ -244,13 +256,18 @@ class Softswitch(Sut):
     cdrs_before: int = 0
 
     def start(self) -> None:
-        billing = self.name.removeprefix("softswitch-")
-        self.switch = cps.Switch(self.workdir, self.uas_port, billing=billing, prefix=self.prefix)
+        billing = self.name.removeprefix("softswitch-").removesuffix(WORKERS_SUFFIX)
+        workers = 2 if self.name.endswith(WORKERS_SUFFIX) else 1
+        self.switch = cps.Switch(
+            self.workdir, self.uas_port, billing=billing, prefix=self.prefix, workers=workers
+        )
         self.switch.start()
         self.process, self.sip_port = self.switch.process, self.switch.sip_port
         self.pids = tree(self.switch.pid)
 
     def live_calls(self) -> int | None:
+        if self.name.endswith(WORKERS_SUFFIX):
+            return None  # the monitor shows worker 0's calls only: SIPp's count instead
         figures = self.switch.monitor() if self.switch else None
         return int(figures["concurrent_calls"]) if figures else None
 
@@ -321,7 +338,10 @@ def kamailio_binary() -> str:
 
 def make_sut(name: str, workdir: Path, uas_port: int, args: argparse.Namespace) -> Sut:
     kind = {"sippy": Sippy, "kamailio": Kamailio}.get(name, Softswitch)
-    return kind(name, workdir, uas_port, args.sut_prefix, args)
+    # Two workers get both cores (SIPp keeps its own, shared with them): the one measurement
+    # here of the switch using every core of the machine rather than one.
+    prefix = args.all_cpus_prefix if name.endswith(WORKERS_SUFFIX) else args.sut_prefix
+    return kind(name, workdir, uas_port, prefix, args)
 
 
 @contextlib.contextmanager
@@ -632,15 +652,18 @@ def summary_table(results: dict[str, dict[str, float]]) -> str:
             f"{num(f['pss_per_call'] / 1024, '.1f', ' KiB')} |"
         )
     ratios = []
-    for mine in ("softswitch-off", "softswitch-prepaid"):
-        for peer in ("sippy", "kamailio"):
-            if mine in results and peer in results:
-                a, b = results[mine], results[peer]
-                ratios.append(
-                    f"| {mine} / {peer} | {ratio(a['best_cps'], b['best_cps'])} "
-                    f"| {ratio(a['cpu_ms_per_call'], b['cpu_ms_per_call'])} "
-                    f"| {ratio(a['pss_per_call'], b['pss_per_call'])} |"
-                )
+    pairs = [(mine, peer) for mine in SOFTSWITCHES for peer in ("sippy", "kamailio")]
+    pairs.append(("softswitch-prepaid", "softswitch-off"))  # what billing costs
+    pairs.append(("softswitch-prepaid-2w", "softswitch-off-2w"))
+    pairs.append(("softswitch-prepaid-2w", "softswitch-prepaid"))  # what the second core gives
+    for mine, peer in pairs:
+        if mine in results and peer in results:
+            a, b = results[mine], results[peer]
+            ratios.append(
+                f"| {mine} / {peer} | {ratio(a['best_cps'], b['best_cps'])} "
+                f"| {ratio(a['cpu_ms_per_call'], b['cpu_ms_per_call'])} "
+                f"| {ratio(a['pss_per_call'], b['pss_per_call'])} |"
+            )
     if ratios:
         rows += ["", "| ratio (same run) | best cps | CPU per call | PSS per concurrent call |"]
         rows += ["|---|---:|---:|---:|", *ratios]
@@ -737,9 +760,10 @@ def main() -> int:
     args.deadline = time.monotonic() + 60 * args.max_minutes
     args.sut_prefix = ["taskset", "-c", str(args.sut_cpu)]
     args.sipp_prefix = ["taskset", "-c", str(args.sipp_cpu)]
+    args.all_cpus_prefix = ["taskset", "-c", f"{args.sut_cpu},{args.sipp_cpu}"]
     if (os.cpu_count() or 1) < 2:
         print("one CPU only: nothing pinned", file=sys.stderr)
-        args.sut_prefix, args.sipp_prefix = [], []
+        args.sut_prefix, args.sipp_prefix, args.all_cpus_prefix = [], [], []
     else:
         os.sched_setaffinity(0, {args.sipp_cpu})  # this script (and its sampler) with SIPp
 
