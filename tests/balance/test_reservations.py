@@ -337,3 +337,29 @@ async def test_under_load_reservations_a_few_milliseconds_apart_share_a_transact
     assert outcomes == [ReserveOutcome.RESERVED] * 4
     assert store.batches == 2  # the four shared one transaction
     assert await _state(engine, account) == (D("10.00"), D("0.50"), D("0.50"))
+
+
+async def test_extensions_of_many_calls_share_transactions_and_keep_the_sums(
+    engine: AsyncEngine, store: Reservations
+) -> None:
+    """Calls answered together reach the end of their first chunk together: their extensions
+    are decided in shared transactions, in arrival order, with the same rules one at a time
+    would apply (a settled call's extension is GONE, the credit runs out in order)."""
+    account = await _account(engine, "5.00")
+    for i in range(20):
+        assert await store.reserve(f"e{i}", account, D("0.10"), 60, day_start=DAY) is (
+            ReserveOutcome.RESERVED
+        )
+    await store.release("e0")  # this call ended meanwhile
+    before = store.batches
+
+    outcomes = await asyncio.gather(
+        *(store.extend(f"e{i}", account, D("0.40"), 300, day_start=DAY) for i in range(20))
+    )
+
+    # 1.90 held; 3.10 left covers seven more 0.40s, not eight.
+    assert outcomes == (
+        [ReserveOutcome.GONE] + [ReserveOutcome.RESERVED] * 7 + [ReserveOutcome.INSUFFICIENT] * 12
+    )
+    assert store.batches - before < 5
+    assert await _state(engine, account) == (D("5.00"), D("4.70"), D("4.70"))
