@@ -500,6 +500,15 @@ class Sipp:
         path = self.dir / "stdout.log"
         return path.read_text(errors="replace")[-2000:] if path.exists() else ""
 
+    def wait(self, timeout_s: float) -> int | None:
+        """Its exit code once it ends by itself; stopped (by PID) after ``timeout_s``."""
+        assert self.process is not None
+        try:
+            return self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            return self.process.returncode
+
     def stop(self) -> None:
         if self.process is not None:
             stop_pid(self.process, 10)
@@ -635,6 +644,24 @@ class Step:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def read_results(step: Step, customer: Sipp, sampler: Sampler, started: float) -> None:
+    """Fill ``step`` from the customer SIPp's last stat row and its RTT trace: calls created,
+    successful, failed, retransmissions, the rate it really offered, the SUT's CPU while it
+    did, the INVITE->200 times and SIPp's first errors."""
+    rows = customer.stats()
+    final = rows[-1] if rows else {}
+    step.created = _int(final, "TotalCallCreated")
+    step.successful = _int(final, "SuccessfulCall(C)")
+    step.failed = _int(final, "FailedCall(C)")
+    step.retransmissions = _int(final, "Retransmissions(C)")
+    step.offered_cps = offered_rate(rows, step.calls)
+    if step.offered_cps:
+        offering_s = step.calls / step.offered_cps
+        step.switch_cpu_offering = sampler.cpu_share(started, started + offering_s)
+    step.rtt_ms = customer.rtts_ms()
+    step.sipp_errors = customer.errors()
+
+
 def run_step(
     switch: Switch, workdir: Path, uas_port: int, rate: float, seconds: float, hold_ms: int
 ) -> Step:
@@ -663,12 +690,7 @@ def run_step(
                 timeout_s=budget,
                 limit=calls,  # open loop: SIPp's default cap (3 x rate x hold) throttles it
             )
-            assert customer.process is not None
-            try:
-                step.exit_code = customer.process.wait(budget + 15)
-            except subprocess.TimeoutExpired:
-                customer.stop()
-                step.exit_code = customer.process.returncode
+            step.exit_code = customer.wait(budget + 15)
             step.wall_s = time.monotonic() - started
             step.switch_cpu_s = cpu_seconds(switch.pid) - cpu_before
         step.rss_peak, step.udp_queue_peak = sampler.peak, sampler.queue_peak
@@ -682,17 +704,7 @@ def run_step(
         if customer is not None:
             customer.stop()
         carrier.stop()
-    rows = customer.stats()
-    final = rows[-1] if rows else {}
-    step.created = _int(final, "TotalCallCreated")
-    step.successful = _int(final, "SuccessfulCall(C)")
-    step.failed = _int(final, "FailedCall(C)")
-    step.retransmissions = _int(final, "Retransmissions(C)")
-    step.offered_cps = offered_rate(rows, calls)
-    if step.offered_cps:
-        step.switch_cpu_offering = sampler.cpu_share(started, started + calls / step.offered_cps)
-    step.rtt_ms = customer.rtts_ms()
-    step.sipp_errors = customer.errors()
+    read_results(step, customer, sampler, started)
     step.live_after, count = switch.drain(cdrs_before + calls)
     step.cdrs = count - cdrs_before
     step.log_problems = switch.log_problems(log_offset)

@@ -414,12 +414,7 @@ def run_step(
                 workdir, name, sut.target, rate=rate, calls=calls, hold_ms=args.hold_ms,
                 timeout_s=budget, limit=calls, prefix=sipp,
             )  # fmt: skip
-            assert customer.process is not None
-            try:
-                step.exit_code = customer.process.wait(budget + 15)
-            except subprocess.TimeoutExpired:
-                customer.stop()
-                step.exit_code = customer.process.returncode
+            step.exit_code = customer.wait(budget + 15)
             step.wall_s = time.monotonic() - started
             step.switch_cpu_s = tree_cpu(sut.pids) - cpu_before
         step.rss_peak, step.pss_peak = sampler.peak, sampler.pss_peak
@@ -431,17 +426,7 @@ def run_step(
         if customer is not None:
             customer.stop()
         carrier.stop()
-    rows = customer.stats()
-    final = rows[-1] if rows else {}
-    step.created = cps._int(final, "TotalCallCreated")
-    step.successful = cps._int(final, "SuccessfulCall(C)")
-    step.failed = cps._int(final, "FailedCall(C)")
-    step.retransmissions = cps._int(final, "Retransmissions(C)")
-    step.offered_cps = cps.offered_rate(rows, calls)
-    if step.offered_cps:
-        step.switch_cpu_offering = sampler.cpu_share(started, started + calls / step.offered_cps)
-    step.rtt_ms = customer.rtts_ms()
-    step.sipp_errors = customer.errors()
+    cps.read_results(step, customer, sampler, started)
     step.cdrs = sut.settle(calls) or 0
     return step
 
