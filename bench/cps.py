@@ -983,6 +983,17 @@ def machine() -> str:
     )
 
 
+def work_directory(stack: contextlib.ExitStack, given: Path | None, prefix: str) -> Path:
+    """``given`` (kept), else a temporary directory removed when ``stack`` closes."""
+    if given is not None:
+        workdir = given.resolve()
+        workdir.mkdir(parents=True, exist_ok=True)
+    else:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=prefix)))
+    print(f"work directory: {workdir}", file=sys.stderr)
+    return workdir
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -1016,12 +1027,7 @@ def main() -> int:
     print(f"machine: {machine()}")
 
     with contextlib.ExitStack() as stack:
-        if args.workdir is not None:
-            workdir = args.workdir.resolve()
-            workdir.mkdir(parents=True, exist_ok=True)
-        else:
-            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-cps-")))
-        print(f"work directory: {workdir}", file=sys.stderr)
+        workdir = work_directory(stack, args.workdir, "bench-cps-")
         uas_port = free_port(UAS_IP)
         steps: list[Step] = []
         modes = ("off", "prepaid") if args.billing == "both" else (args.billing,)

@@ -66,7 +66,6 @@ import resource
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -769,12 +768,7 @@ def main() -> int:
         print(f"{name}: {version}")
 
     with contextlib.ExitStack() as stack:
-        if args.workdir is not None:
-            workdir = args.workdir.resolve()
-            workdir.mkdir(parents=True, exist_ok=True)
-        else:
-            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-peers-")))
-        print(f"work directory: {workdir}", file=sys.stderr)
+        workdir = cps.work_directory(stack, args.workdir, "bench-peers-")
         uas_port = cps.free_port(cps.UAS_IP)
         scenario = uas_scenario(workdir)
         steps: dict[str, list[PeerStep]] = {}

@@ -19,17 +19,15 @@ The hash must equal the one the workers' identifier sources use for their own Ca
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
-import socket
 import struct
 import zlib
 from socket import socket as Socket
 
 from softswitch.transport.addresses import HostPort
 from softswitch.transport.qos import apply_tos
-from softswitch.transport.udp import DatagramHandler, UdpListener
+from softswitch.transport.udp import DatagramHandler, UdpListener, grow_receive_buffer
 
 __all__ = ["RelayListener", "call_id_of", "owns", "pack", "unpack", "worker_of"]
 
@@ -142,12 +140,7 @@ class RelayListener(UdpListener):
 
     def grow_receive_buffer(self, size: int) -> int:
         """The relay socket's receive queue (the public socket's is the parent's business)."""
-        inbox = self._inbox
-        if inbox is None:
-            return 0
-        with contextlib.suppress(OSError):
-            inbox.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
-        return int(inbox.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
+        return grow_receive_buffer(self._inbox, size)
 
     async def close(self) -> None:
         """Stop receiving and close this process's copies of both sockets."""

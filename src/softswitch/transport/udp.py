@@ -19,12 +19,23 @@ from typing import Any, cast
 from softswitch.transport.addresses import HostPort, sockaddr_hostport
 from softswitch.transport.qos import apply_tos
 
-__all__ = ["DatagramHandler", "UdpListener", "open_udp"]
+__all__ = ["DatagramHandler", "UdpListener", "grow_receive_buffer", "open_udp"]
 
 _log = logging.getLogger(__name__)
 
 DatagramHandler = Callable[["UdpListener", bytes, HostPort], None]
 """Called for every datagram received: the listener it came on, the bytes, the source."""
+
+
+def grow_receive_buffer(sock: Any, size: int) -> int:
+    """Ask ``sock`` for a receive queue of ``size`` bytes; returns what the kernel granted (it
+    caps the request at net.core.rmem_max and reports double the usable size on Linux); 0
+    without a socket."""
+    if sock is None:
+        return 0
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+    return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
 
 
 class UdpListener(asyncio.DatagramProtocol):
@@ -87,14 +98,8 @@ class UdpListener(asyncio.DatagramProtocol):
             apply_tos(sock, tos)
 
     def grow_receive_buffer(self, size: int) -> int:
-        """Ask for a receive queue of ``size`` bytes; returns what the kernel granted (it caps
-        the request at net.core.rmem_max and reports double the usable size on Linux)."""
-        sock = self.socket
-        if sock is None:
-            return 0
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
-        return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
+        """Ask for a receive queue of ``size`` bytes; returns what the kernel granted."""
+        return grow_receive_buffer(self.socket, size)
 
     async def close(self) -> None:
         """Close the socket and wait until asyncio has released it."""
