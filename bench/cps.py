@@ -193,9 +193,16 @@ class Sampler:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
-            self.peak = max(self.peak, rss_bytes(self.pid))
+            self.sample_memory()
             self.queue_peak = max(self.queue_peak, udp_socket(self.udp)[0])
-            self.cpu.append((time.monotonic(), cpu_seconds(self.pid)))
+            self.cpu.append((time.monotonic(), self.cpu_seconds()))
+
+    def sample_memory(self) -> None:
+        """Keep the peak of the sampled memory (a subclass samples more than one PID)."""
+        self.peak = max(self.peak, rss_bytes(self.pid))
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.pid)
 
     def cpu_share(self, start: float, end: float) -> float:
         """The PID's CPU use between two moments, as a fraction of one core."""
@@ -211,7 +218,7 @@ class Sampler:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, rss_bytes(self.pid))
+        self.sample_memory()
 
 
 # -- the switch --------------------------------------------------------------------------------

@@ -153,20 +153,16 @@ class TreeSampler(cps.Sampler):
         self.peak, self.pss_peak = memory(pids)
         self.cpu = [(time.monotonic(), tree_cpu(pids))]
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            rss, pss = memory(self.pids)
-            self.peak, self.pss_peak = max(self.peak, rss), max(self.pss_peak, pss)
-            self.queue_peak = max(self.queue_peak, cps.udp_socket(self.udp)[0])
-            self.cpu.append((time.monotonic(), tree_cpu(self.pids)))
+    def sample_memory(self) -> None:
+        rss, pss = memory(self.pids)
+        self.peak, self.pss_peak = max(self.peak, rss), max(self.pss_peak, pss)
+
+    def cpu_seconds(self) -> float:
+        return tree_cpu(self.pids)
 
     def __enter__(self) -> TreeSampler:
         self._thread.start()
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 # -- the systems under test ------------------------------------------------------------------
