@@ -734,6 +734,24 @@ def cdrs(step: Step) -> str:
     return f"{step.cdrs:,}" + (f" ({other})" if other else "")
 
 
+def sipp_share(step: Step) -> float:
+    """Both SIPp processes' CPU during the step, as % of one core."""
+    return 100 * step.sipp_cpu_s / step.wall_s if step.wall_s else 0.0
+
+
+def step_cells(s: Step) -> str:
+    """The first cells of a step's row, shared by the benches' tables: target and offered
+    rate, calls, failures, INVITE->200 percentiles, retransmissions, CPU while offered."""
+    rtt = f"{s.percentile(0.5):.0f} / {s.percentile(0.95):.0f} / {s.percentile(0.99):.0f}"
+    failed = f"{s.failed:,} ({100 * s.failed_ratio:.2f} %)"
+    if s.successful + s.failed < s.calls:
+        failed += f", {s.calls - s.successful - s.failed:,} unfinished"
+    return (
+        f"| {s.rate:g} | {s.offered_cps:,.0f} | {s.calls:,} | {failed} | {rtt} "
+        f"| {s.retransmissions:,} | {100 * s.switch_cpu_offering:.0f} %"
+    )
+
+
 def step_table(steps: list[Step]) -> str:
     head = (
         "| target cps | offered cps | calls | failed | INVITE→200 p50 / p95 / p99 ms "
@@ -744,17 +762,10 @@ def step_table(steps: list[Step]) -> str:
     )
     lines = [head]
     for s in steps:
-        sipp = 100 * s.sipp_cpu_s / s.wall_s if s.wall_s else 0.0
         other = 100 * s.other_cpu_s / s.wall_s if s.wall_s else 0.0
         per_call = 1000 * s.switch_cpu_s / s.calls
-        rtt = f"{s.percentile(0.5):.0f} / {s.percentile(0.95):.0f} / {s.percentile(0.99):.0f}"
-        failed = f"{s.failed:,} ({100 * s.failed_ratio:.2f} %)"
-        if s.successful + s.failed < s.calls:
-            failed += f", {s.calls - s.successful - s.failed:,} unfinished"
         lines.append(
-            f"| {s.rate:g} | {s.offered_cps:,.0f} | {s.calls:,} | {failed} | {rtt} "
-            f"| {s.retransmissions:,} | {100 * s.switch_cpu_offering:.0f} % "
-            f"| {per_call:.1f} ms | {sipp:.0f} % "
+            f"{step_cells(s)} | {per_call:.1f} ms | {sipp_share(s):.0f} % "
             f"| {other:.0f} % "
             f"| {mb(s.rss_peak)} "
             f"| {s.udp_queue_peak / 1024:,.0f} KiB / {s.udp_drops:,} | {cdrs(s)} "

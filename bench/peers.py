@@ -565,15 +565,9 @@ def step_table(steps: list[PeerStep]) -> str:
         "|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for s in steps:
-        sipp = 100 * s.sipp_cpu_s / s.wall_s if s.wall_s else 0.0
-        rtt = " / ".join(f"{s.percentile(q):.0f}" for q in (0.5, 0.95, 0.99))
-        failed = f"{s.failed:,} ({100 * s.failed_ratio:.2f} %)"
-        if s.successful + s.failed < s.calls:
-            failed += f", {s.calls - s.successful - s.failed:,} unfinished"
         rows.append(
-            f"| {s.rate:g} | {s.offered_cps:,.0f} | {s.calls:,} | {failed} | {rtt} "
-            f"| {s.retransmissions:,} | {100 * s.switch_cpu_offering:.0f} % "
-            f"| {1000 * s.switch_cpu_s / s.calls:.2f} ms | {sipp:.0f} % "
+            f"{cps.step_cells(s)} "
+            f"| {1000 * s.switch_cpu_s / s.calls:.2f} ms | {cps.sipp_share(s):.0f} % "
             f"| {cps.mb(s.rss_peak)} / {cps.mb(s.pss_peak)} "
             f"| {s.udp_queue_peak / 1024:,.0f} KiB / {s.udp_drops:,} "
             f"| {'pass' if s.passed else 'FAIL'} |"
